@@ -1,0 +1,8 @@
+"""deepgrade: a reproducible, sandboxed course grader for a CS231n-style deep-learning course.
+
+The package mirrors the data flow of a term: ``data`` (fetch, verify, prepare, load) ->
+``release`` -> ``execute`` (sandboxed notebooks) -> ``grade`` (trusted comparison) -> ``report``.
+``kit`` is the small helper library students use in their notebooks.
+"""
+
+__version__ = "0.1.0"

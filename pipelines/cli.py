@@ -1,0 +1,119 @@
+"""The ``deepgrade`` command line: one subcommand per step of a term (DESIGN.md §3 is the contract).
+
+Each handler imports its module lazily, so ``deepgrade check`` on a student's laptop does not pay
+for the grading engine, and a broken optional piece cannot stop the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipelines.errors import DeepgradeError
+
+DATASETS = ("mnist", "cifar10", "coco")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pipelines.doctor import run_doctor
+
+    return run_doctor()
+
+
+def _data_fetch(args: argparse.Namespace) -> int:
+    from pipelines.data.fetch import fetch
+
+    fetch(args.dataset)
+    return 0
+
+
+def _data_prepare(args: argparse.Namespace) -> int:
+    from pipelines.data.prepare import prepare
+
+    prepare(args.dataset)
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from pipelines.release import release
+
+    release(args.assignment)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pipelines.validate import validate
+
+    return validate(args.assignment)
+
+
+def _autograde(args: argparse.Namespace) -> int:
+    from pipelines.grade.batch import autograde
+
+    return autograde(
+        args.assignment,
+        Path(args.submitted_dir),
+        Path(args.out),
+        workers=args.workers,
+        use_cache=not args.no_cache,
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pipelines.check import check_notebook
+
+    return check_notebook(Path(args.notebook))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepgrade", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("doctor", help="check that the sandbox, kernel and libraries work here")
+    p.set_defaults(func=_doctor)
+
+    data = sub.add_parser("data", help="fetch and prepare datasets (the DVC data stages)")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("fetch", help="download (or take from $DEEPGRADE_DATA_MIRROR) and verify")
+    p.add_argument("dataset", choices=DATASETS)
+    p.set_defaults(func=_data_fetch)
+    p = data_sub.add_parser("prepare", help="turn verified raw files into data/prepared/")
+    p.add_argument("dataset", choices=DATASETS)
+    p.set_defaults(func=_data_prepare)
+
+    p = sub.add_parser("release", help="make the student version of an assignment in release/")
+    p.add_argument("assignment")
+    p.set_defaults(func=_release)
+
+    p = sub.add_parser("validate", help="the source solution must score full marks")
+    p.add_argument("assignment")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("autograde", help="grade every submission in an nbgrader-style folder")
+    p.add_argument("assignment")
+    p.add_argument("submitted_dir", help="<submitted_dir>/<student_id>/<assignment>/<notebook>.ipynb")
+    p.add_argument("--out", required=True, help="where grades.csv and per-student results go")
+    p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel")
+    p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
+    p.set_defaults(func=_autograde)
+
+    p = sub.add_parser("check", help="run a notebook's visible self-checks (for students)")
+    p.add_argument("notebook")
+    p.set_defaults(func=_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DeepgradeError as exc:
+        print(f"deepgrade: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

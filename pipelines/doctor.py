@@ -1,0 +1,46 @@
+"""``deepgrade doctor``: proves, on this machine, that everything grading needs is in place.
+
+Run at the end of setup so a missing system package (bubblewrap) or kernel fails the install,
+not the first grading batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+
+def run_doctor() -> int:
+    """Print one line per requirement; return 1 if any is missing."""
+    problems = 0
+
+    def line(ok: bool, what: str, detail: str) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        print(f"  [{'ok' if ok else 'MISSING'}] {what}: {detail}")
+
+    print("deepgrade doctor")
+    line(sys.version_info[:2] >= (3, 11), "python", sys.version.split()[0])
+    try:
+        import numpy
+        import torch
+
+        cuda = "cuda available" if torch.cuda.is_available() else "cpu only"
+        line(True, "numpy / torch", f"{numpy.__version__} / {torch.__version__} ({cuda})")
+    except ImportError as exc:
+        line(False, "numpy / torch", str(exc))
+    bwrap = shutil.which("bwrap")
+    line(bwrap is not None, "bubblewrap", bwrap or "install Debian's 'bubblewrap' package")
+    if bwrap:
+        from pipelines.execute.sandbox import sandbox_self_test
+
+        ok, detail = sandbox_self_test()
+        line(ok, "sandbox", detail)
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        specs = KernelSpecManager().find_kernel_specs()
+        line("python3" in specs, "jupyter kernel", specs.get("python3", "run scripts/setup.sh"))
+    except ImportError as exc:
+        line(False, "jupyter kernel", str(exc))
+    return 1 if problems else 0

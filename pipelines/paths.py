@@ -1,0 +1,32 @@
+"""Where the project's folders are, in one place.
+
+Every stage reads and writes below the project root, which is the checkout holding ``dvc.yaml``.
+``DEEPGRADE_ROOT`` overrides it so tests can run stages against a throwaway tree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The project root: ``$DEEPGRADE_ROOT`` if set, else the checkout this package lives in."""
+    env = os.environ.get("DEEPGRADE_ROOT")
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """Root of raw and prepared data (``data/raw/<dataset>``, ``data/prepared/...``)."""
+    env = os.environ.get("DEEPGRADE_DATA_DIR")
+    return Path(env).resolve() if env else project_root() / "data"
+
+
+def raw_dir(dataset: str) -> Path:
+    return data_dir() / "raw" / dataset
+
+
+def prepared_dir() -> Path:
+    return data_dir() / "prepared"
