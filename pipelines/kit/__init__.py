@@ -4,6 +4,7 @@ Students import it as ``from pipelines.kit import ...``; it holds no solution co
 course's measuring tools: relative error, numeric gradients, and plotting.
 """
 
+from pipelines.kit.export import export
 from pipelines.kit.gradcheck import (
     eval_numerical_gradient,
     eval_numerical_gradient_array,
@@ -12,6 +13,7 @@ from pipelines.kit.gradcheck import (
 )
 
 __all__ = [
+    "export",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
     "grad_check_sparse",

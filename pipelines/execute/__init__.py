@@ -1,0 +1,1 @@
+"""Running untrusted student code: the bubblewrap sandbox, its limits, and what runs inside it."""

@@ -1,0 +1,99 @@
+"""Runs INSIDE the sandbox: execute one notebook with papermill and say how it ended.
+
+Every cell is run even after an error (as nbgrader does), so a half-done notebook still produces
+what it can. The outcome goes to ``execution.json``; oversized outputs are cut before the executed
+notebook is written back, so a student printing gigabytes cannot flood the grader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+
+from pipelines.execute import statuses
+
+_MARK = "\n[deepgrade: output truncated]\n"
+
+
+def cap_outputs(nb: nbformat.NotebookNode, max_bytes: int) -> None:
+    """Truncate text outputs and drop rich outputs larger than ``max_bytes`` per cell output."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and len(out.get("text", "")) > max_bytes:
+                out["text"] = out["text"][:max_bytes] + _MARK
+            for mime, value in list(out.get("data", {}).items()):
+                if len(str(value)) > max_bytes:
+                    out["data"] = {"text/plain": _MARK.strip()}
+                    break
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """Map what papermill/nbclient raised to a status and a one-line message."""
+    name = type(exc).__name__
+    ename = getattr(exc, "ename", "") or ""
+    text = str(exc).strip().splitlines()
+    detail = text[-1] if text else name
+    if name in ("CellTimeoutError", "TimeoutError") or "timed out" in str(exc).lower():
+        return statuses.TIMEOUT, "a cell ran longer than the per-cell time limit"
+    if name == "DeadKernelError":
+        return statuses.KERNEL_DIED, "the Python kernel exited (os._exit, a crash, or the CPU-time limit)"
+    if ename == "MemoryError" or name == "MemoryError":
+        return statuses.OOM, "a cell ran out of memory (MemoryError under the sandbox's memory limit)"
+    return statuses.ERROR, detail[:500]
+
+
+def first_error_cell(nb: nbformat.NotebookNode) -> int | None:
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return i
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("notebook")
+    ap.add_argument("output")
+    ap.add_argument("--parameters", default="{}")
+    ap.add_argument("--cell-timeout", type=int, required=True)
+    ap.add_argument("--output-cap", type=int, required=True)
+    args = ap.parse_args(argv)
+
+    import papermill
+
+    status, message = statuses.OK, ""
+    try:
+        papermill.execute_notebook(
+            args.notebook,
+            args.output,
+            parameters=json.loads(args.parameters),
+            kernel_name="python3",
+            execution_timeout=args.cell_timeout,
+            cwd=str(Path(args.notebook).parent),
+            progress_bar=False,
+            log_output=False,
+            allow_errors=True,
+        )
+    except BaseException as exc:  # noqa: BLE001 - every ending must be reported, none may escape
+        status, message = classify(exc)
+    out = Path(args.output)
+    failed = None
+    if out.exists():
+        nb = nbformat.read(out, as_version=4)
+        cap_outputs(nb, args.output_cap)
+        failed = first_error_cell(nb)
+        nbformat.write(nb, out)
+        if status == statuses.OK and failed is not None:
+            err = next(o for o in nb.cells[failed].outputs if o.output_type == "error")
+            status = statuses.OOM if err.ename == "MemoryError" else statuses.ERROR
+            message = f"{err.ename}: {err.evalue}"[:500]
+    Path("execution.json").write_text(json.dumps({"status": status, "message": message, "failed_cell": failed}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

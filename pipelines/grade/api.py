@@ -1,0 +1,137 @@
+"""What a grader module (``assignments/<unit>/graders/test_*.py``) uses: probes, points, checks.
+
+A grader is a plain pytest module. It declares *probes* -- seeded inputs on which the sandbox calls
+the student's exported functions -- and *tests* that compare the returned plain arrays with the
+reference. Tests never see student objects, only numbers the sandbox wrote to ``.npz``.
+
+    @probe("svm_loss_naive")
+    def svm_small(rng):                       # fresh seed every run
+        return {"args": [W, X, y, 0.1]}
+
+    @points(3, cell="svm_loss_naive")         # counts towards that nbgrader grade cell
+    def test_svm_naive_loss(result, tolerance):
+        \"\"\"svm_loss_naive: the loss on a seeded 50x3073 batch matches the reference.\"\"\"
+        run = result("svm_small")
+        loss, _ = reference.numpy.svm_loss_vectorized(*run.args)
+        check_close("loss", run.returned(0), loss, tolerance("value"))
+
+The first docstring line is what the student reads as "what was checked".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from pipelines.kit.gradcheck import rel_error
+
+__all__ = [
+    "Probe",
+    "StudentCheckFailed",
+    "StudentTimeout",
+    "check_close",
+    "check_shape",
+    "check_true",
+    "points",
+    "probe",
+    "registered_probes",
+]
+
+_REGISTRY: dict[str, "Probe"] = {}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One seeded call (or object recipe) the sandbox runs on the student's exported code.
+
+    ``call`` names an exported function or class. For a function, ``make(rng)`` returns
+    ``{"args": [...]}``. For a class, ``methods`` lists the methods to call in order on one
+    instance and ``make`` returns ``{"init": [...], "<method>": [...], ...}``; ``attrs`` names
+    attributes read off the instance afterwards (e.g. learned weights).
+    """
+
+    name: str
+    call: str
+    make: Callable[[np.random.Generator], dict[str, list[Any]]]
+    methods: tuple[str, ...] = ()
+    attrs: tuple[str, ...] = ()
+    timeout: float | None = None
+    numeric_grad: tuple[int, int, int] | None = None
+    module: str = field(default="", compare=False)
+
+
+def probe(
+    call: str,
+    *,
+    methods: tuple[str, ...] = (),
+    attrs: tuple[str, ...] = (),
+    timeout: float | None = None,
+    numeric_grad: tuple[int, int, int] | None = None,
+) -> Callable[[Callable[[np.random.Generator], dict[str, list[Any]]]], Callable]:
+    """Register the decorated input builder as a probe named after the function."""
+
+    def register(make: Callable[[np.random.Generator], dict[str, list[Any]]]) -> Callable:
+        name = make.__name__
+        known = _REGISTRY.get(name)
+        if known is not None and known.make.__code__.co_filename != make.__code__.co_filename:
+            raise ValueError(f"probe {name!r} is declared twice ({known.module}, {make.__module__})")
+        _REGISTRY[name] = Probe(
+            name, call, make, tuple(methods), tuple(attrs), timeout, numeric_grad, make.__module__
+        )
+        return make
+
+    return register
+
+
+def registered_probes() -> dict[str, Probe]:
+    """All probes declared by the grader modules imported so far, by name."""
+    return dict(_REGISTRY)
+
+
+def points(value: float, *, cell: str) -> pytest.MarkDecorator:
+    """Mark a grader test as worth ``value`` points towards the nbgrader grade cell ``cell``."""
+    return pytest.mark.points(value=value, cell=cell)
+
+
+class StudentCheckFailed(AssertionError):
+    """A check failed; the message is written for the student (what, tolerance, by how much)."""
+
+
+class StudentTimeout(StudentCheckFailed):
+    """The student's code ran out of time on the inputs this check needs."""
+
+
+def check_shape(what: str, got: np.ndarray, expected_shape: tuple[int, ...]) -> None:
+    """Fail unless ``got`` is a numeric array of exactly ``expected_shape``."""
+    got = np.asarray(got)
+    if got.dtype.kind not in "biuf":
+        raise StudentCheckFailed(f"{what}: expected numbers, got values of dtype {got.dtype}.")
+    if got.shape != tuple(expected_shape):
+        raise StudentCheckFailed(f"{what}: expected shape {tuple(expected_shape)}, got {got.shape}.")
+
+
+def check_close(what: str, got: np.ndarray | float, expected: np.ndarray | float, tol: float) -> None:
+    """Fail unless ``rel_error(got, expected) <= tol``, after checking shape and finiteness.
+
+    The message gives the tolerance and the observed relative error, never the expected values.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    check_shape(what, got, expected.shape)
+    got = np.asarray(got, dtype=np.float64)
+    if not np.all(np.isfinite(got)):
+        raise StudentCheckFailed(f"{what}: contains NaN or infinity.")
+    err = rel_error(got, expected)
+    if not err <= tol:
+        raise StudentCheckFailed(
+            f"{what}: relative error {err:.2e} is above the tolerance {tol:.0e} "
+            f"(rel_error(a, b) = max|a-b| / max(1e-8, |a|+|b|))."
+        )
+
+
+def check_true(condition: bool, message: str) -> None:
+    """Fail with a student-facing ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise StudentCheckFailed(message)

@@ -1,0 +1,174 @@
+"""``deepgrade autograde``: grade every student folder of a submission directory, in parallel, cached.
+
+A content hash of (submission, assignment source and graders, reference, engine, params, data
+provenance) keys a result cache, so an unchanged submission is never executed again. Whatever
+happens to one student (even an engine bug), that student gets a row and a status and the batch
+goes on; finished students are cached as they complete, so an interrupted batch resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipelines.errors import DeepgradeError
+from pipelines.execute import statuses
+from pipelines.execute.sandbox import bwrap_path
+from pipelines.grade.gradebook import record_results
+from pipelines.grade.submission import StudentResult, grade_submission, submission_digest, unit_points
+from pipelines.grade.unit import Unit
+from pipelines.paths import project_root
+from pipelines.report.class_report import write_class_report
+from pipelines.report.feedback import write_feedback
+from pipelines.report.results import write_grades_csv, write_results_json
+
+console = Console(stderr=True)
+
+
+def cache_root() -> Path:
+    env = os.environ.get("DEEPGRADE_CACHE_DIR")
+    return Path(env).resolve() if env else project_root() / ".cache" / "deepgrade"
+
+
+_ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR")
+
+
+def _init_worker(env: dict[str, str]) -> None:
+    """Pool workers start from a fork server that may predate this batch: give them its settings."""
+    for key in _ENV_KEYS:
+        os.environ.pop(key, None)
+    os.environ.update(env)
+
+
+@lru_cache(maxsize=4)
+def _unit(name: str) -> Unit:
+    return Unit.load(name)
+
+
+def _cache_key(unit: Unit, student_id: str, student_dir: Path) -> str:
+    h = hashlib.sha256()
+    h.update(unit.fingerprint.encode())
+    h.update(student_id.encode())
+    h.update(submission_digest(student_dir, unit).encode())
+    return h.hexdigest()
+
+
+def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str, entry: str) -> tuple[dict, list[str], bool]:
+    """Worker: grade one student into the cache entry folder. Returns (results.json, diagnostics, cacheable)."""
+    unit = _unit(unit_name)
+    entry_dir = Path(entry)
+    job_dir = cache_root() / "jobs" / unit_name / student_id
+    try:
+        result, internal = grade_submission(unit, student_id, Path(student_dir), job_dir, Path(data_view))
+    except Exception:  # noqa: BLE001 - an engine fault must cost this student a status, not the batch
+        auto, manual = unit_points(unit)
+        result = StudentResult(student_id, unit_name, 0.0, auto, statuses.ERROR,
+                               messages=["deepgrade could not grade this submission (an internal error); your instructor has the details."],
+                               manual_points_pending=manual)
+        return result.to_json(), [traceback.format_exc()], False
+    tmp = entry_dir.with_name(entry_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for sub in ("executed", "export"):
+        if (job_dir / sub).is_dir():
+            shutil.copytree(job_dir / sub, tmp / sub)
+    (tmp / "result.json").write_text(json.dumps(result.to_json()))
+    (tmp / "internal.log").write_text("\n".join(internal))
+    shutil.rmtree(entry_dir, ignore_errors=True)
+    tmp.rename(entry_dir)
+    shutil.rmtree(job_dir, ignore_errors=True)
+    return result.to_json(), internal, not internal
+
+
+def _publish(out_dir: Path, result: StudentResult, entry_dir: Path) -> None:
+    """Write a student's results.json, feedback.html and executed notebook(s) into the output folder."""
+    write_results_json(out_dir, result)
+    export_dir = entry_dir / "export" if (entry_dir / "export").is_dir() else None
+    write_feedback(out_dir, result, export_dir)
+    executed = entry_dir / "executed"
+    if executed.is_dir():
+        for nb in executed.glob("*.ipynb"):
+            shutil.copy2(nb, out_dir / result.student_id / nb.name)
+
+
+def autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int = 1, use_cache: bool = True) -> int:
+    """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; 0 when the batch ran."""
+    unit = Unit.load(assignment)
+    bwrap_path()
+    if not submitted_dir.is_dir():
+        raise DeepgradeError(f"submission folder {submitted_dir} does not exist")
+    if workers < 1:
+        raise DeepgradeError("--workers must be at least 1")
+    students = sorted(d.name for d in submitted_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = cache_root()
+    data_view = unit.student_data_view(cache)
+    _ = unit.probes  # import the graders once here: a broken grader fails fast, before any student runs
+
+    results: dict[str, StudentResult] = {}
+    diagnostics: list[str] = []
+    pending: dict[str, tuple[Path, Path]] = {}
+    for sid in students:
+        student_dir = submitted_dir / sid / assignment
+        entry = cache / "results" / assignment / _cache_key(unit, sid, student_dir)
+        if use_cache and (entry / "result.json").exists():
+            results[sid] = StudentResult.from_json(json.loads((entry / "result.json").read_text()))
+            _publish(out_dir, results[sid], entry)
+        else:
+            pending[sid] = (student_dir, entry)
+
+    started = time.monotonic()
+    console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
+                  f"{len(pending)} to grade with {workers} worker(s)")
+    if pending:
+        ctx = get_context("forkserver")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=not console.is_terminal) as progress, \
+                ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                    initargs=({k: os.environ[k] for k in _ENV_KEYS if k in os.environ},)) as pool:
+            task = progress.add_task(f"grading {assignment}", total=len(pending))
+            futures: dict[Future, str] = {
+                pool.submit(_grade_one, assignment, sid, str(sd), str(data_view), str(entry)): sid
+                for sid, (sd, entry) in pending.items()
+            }
+            for future in as_completed(futures):
+                sid = futures[future]
+                student_dir, entry = pending[sid]
+                data, internal, cacheable = future.result()
+                result = StudentResult.from_json(data)
+                results[sid] = result
+                if internal:
+                    diagnostics.append(f"== {sid}\n" + "\n".join(internal))
+                if not cacheable:
+                    shutil.rmtree(entry, ignore_errors=True)
+                _publish(out_dir, result, entry)
+                progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
+                progress.advance(task)
+
+    ordered = [results[s] for s in students]
+    write_grades_csv(out_dir, ordered)
+    write_class_report(out_dir, ordered)
+    (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
+    record_results(unit, ordered, gradebook_path())
+    console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
+    if diagnostics:
+        console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")
+    return 0
+
+
+def gradebook_path() -> Path:
+    """The course's nbgrader gradebook (``params.yaml: grading.gradebook``, relative to the project)."""
+    from pipelines.params import load_params
+
+    return project_root() / load_params()["grading"]["gradebook"]

@@ -1,0 +1,75 @@
+"""Put autograded scores into nbgrader's gradebook, so the formgrader shows them beside manual grading.
+
+The assignment's cells are registered with nbgrader's own preprocessors (ComputeChecksums,
+SaveCells), exactly as ``nbgrader generate_assignment`` does; each student's submission is then
+(re)created and every autograded cell gets the points its hidden graders awarded. Cells graded by
+hand are left ``needs_manual_grade`` for the formgrader.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import ComputeChecksums, SaveCells
+
+from pipelines.grade import notebook as nbtools
+from pipelines.grade.submission import StudentResult
+from pipelines.grade.unit import Unit
+
+
+def register_assignment(unit: Unit, db_url: str) -> None:
+    """Create or update the assignment, its notebooks and grade cells in the gradebook."""
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_assignment(unit.name)
+    for name in unit.notebooks:
+        nb = nbtools.load_source(unit.source_notebook(name))
+        resources = {"nbgrader": {"notebook": Path(name).stem, "assignment": unit.name, "db_url": db_url}}
+        nb, resources = ComputeChecksums().preprocess(nb, resources)
+        SaveCells().preprocess(nb, resources)
+
+
+def record_results(unit: Unit, results: list[StudentResult], db_path: Path) -> None:
+    """Write every student's autograded cell scores (replacing an earlier autograde of the same student)."""
+    # nbgrader creates a new gradebook by running the `alembic` command of its environment;
+    # make sure that is the environment deepgrade runs in, activated or not.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    db_url = f"sqlite:///{db_path.resolve()}"
+    register_assignment(unit, db_url)
+    manual = manual_cells(unit)
+    with Gradebook(db_url) as gb:
+        for result in results:
+            gb.update_or_create_student(result.student_id)
+            try:
+                gb.remove_submission(unit.name, result.student_id)
+            except MissingEntry:
+                pass
+            gb.add_submission(unit.name, result.student_id)
+            per_cell: dict[str, float] = defaultdict(float)
+            for test in result.tests:
+                per_cell[test.cell] += test.points
+            for name in unit.notebooks:
+                submitted = gb.find_submission_notebook(Path(name).stem, unit.name, result.student_id)
+                for grade in submitted.grades:
+                    if grade.cell.name not in manual:
+                        grade.auto_score = min(per_cell.get(grade.cell.name, 0.0), grade.max_score)
+                        grade.needs_manual_grade = False
+                    else:
+                        grade.auto_score = None
+                        grade.needs_manual_grade = True
+            gb.db.commit()
+
+
+def manual_cells(unit: Unit) -> set[str]:
+    """Grade cells that are also solution cells: written answers graded by hand in the formgrader."""
+    names = set()
+    for name in unit.notebooks:
+        for cell in nbtools.load_source(unit.source_notebook(name)).cells:
+            if nbtools.is_solution(cell) and cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+                names.add(nbtools.grade_id(cell))
+    return names

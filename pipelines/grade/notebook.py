@@ -1,0 +1,134 @@
+"""Read a submitted notebook and restore what students may not change, from the source notebook.
+
+Protected cells are the source's nbgrader cells that are locked or are autograded tests: a
+protected cell that was deleted is put back where it belongs, one that was edited gets its source
+text back, and each case is reported (status ``tampered``) instead of crashing the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from pipelines.errors import DeepgradeError
+
+EXPORT_TAG = "export"
+
+
+@dataclass
+class Restored:
+    """A submission ready to run, and what had to be restored in it."""
+
+    notebook: NotebookNode
+    tampering: list[str] = field(default_factory=list)
+
+
+def read_notebook(path: Path) -> NotebookNode:
+    """Parse ``path`` as a v4 notebook; raises ``DeepgradeError`` with the reason if it cannot."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except (OSError, ValueError, nbformat.ValidationError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DeepgradeError(f"{path.name} is not a valid Jupyter notebook ({first[:200]})") from exc
+    return nb
+
+
+def _meta(cell: NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def grade_id(cell: NotebookNode) -> str | None:
+    return _meta(cell).get("grade_id")
+
+
+def is_protected(cell: NotebookNode) -> bool:
+    """Locked cells and autograded-test cells must be exactly as in the source."""
+    m = _meta(cell)
+    return bool(m.get("locked")) or (bool(m.get("grade")) and not m.get("solution"))
+
+
+def is_solution(cell: NotebookNode) -> bool:
+    return bool(_meta(cell).get("solution"))
+
+
+def restore(submitted: NotebookNode, source: NotebookNode) -> Restored:
+    """Rebuild the notebook in source order: protected cells from the source, answers from the student.
+
+    Student cells are matched by ``grade_id``; a solution cell the student deleted comes back as
+    the source cell with its solution removed (the release stub), so the notebook still runs.
+    Cells the student added after an answer cell are kept right after it.
+    """
+    by_id: dict[str, NotebookNode] = {}
+    extra_after: dict[str | None, list[NotebookNode]] = {}
+    last_id: str | None = None
+    for cell in submitted.cells:
+        gid = grade_id(cell)
+        if gid is not None and gid not in by_id:
+            by_id[gid] = cell
+            last_id = gid
+        else:
+            extra_after.setdefault(last_id, []).append(cell)
+
+    tampering: list[str] = []
+    cells: list[NotebookNode] = list(extra_after.get(None, []))
+    for src in source.cells:
+        gid = grade_id(src)
+        theirs = by_id.get(gid) if gid else None
+        if gid is None:
+            cells.append(src)
+        elif is_protected(src):
+            if theirs is None:
+                tampering.append(f"the protected cell '{gid}' was deleted; it was put back")
+            elif theirs.source != src.source or theirs.cell_type != src.cell_type:
+                tampering.append(f"the protected cell '{gid}' was edited; the original was restored")
+            cells.append(src)
+        elif theirs is None:
+            tampering.append(f"your answer cell '{gid}' was deleted; it was graded as unanswered")
+            cells.append(_stub(src))
+        else:
+            answer = nbformat.v4.new_code_cell(theirs.source) if src.cell_type == "code" else nbformat.v4.new_markdown_cell(theirs.source)
+            answer.metadata = src.metadata
+            cells.append(answer)
+        if gid is not None:
+            cells.extend(extra_after.get(gid, []))
+
+    nb = nbformat.v4.new_notebook(metadata=source.metadata)
+    for i, cell in enumerate(cells):
+        cell = nbformat.from_dict(dict(cell))
+        cell["id"] = f"cell-{i}"
+        if cell.cell_type == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        cells[i] = cell
+    nb.cells = cells
+    return Restored(nb, tampering)
+
+
+def _stub(cell: NotebookNode) -> NotebookNode:
+    """The released form of a solution cell (nbgrader's ClearSolutions)."""
+    from nbgrader.preprocessors import ClearSolutions
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(cell))])
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    cleared, _ = ClearSolutions().preprocess(nb, {})
+    return cleared.cells[0]
+
+
+def export_source(nb: NotebookNode) -> str:
+    """The code of every cell tagged ``export``, in order: what the probe worker imports."""
+    parts = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and EXPORT_TAG in cell.get("metadata", {}).get("tags", []):
+            parts.append(cell.source)
+    return "\n\n".join(parts) + "\n"
+
+
+def load_source(path: Path) -> NotebookNode:
+    """The instructor's source notebook (a missing or broken one is an instructor error)."""
+    if not path.exists():
+        raise DeepgradeError(f"source notebook {path} is missing")
+    return read_notebook(path)

@@ -1,0 +1,209 @@
+"""Run a unit's hidden graders (pytest) in the trusted process on one submission's plain results.
+
+A pytest plugin object supplies the fixtures graders use (``result``, ``exported``, ``heldout``, ``note``,
+``tolerance``, ``threshold``) and records, per test, its points and a student-facing message.
+Grader code and expected values never reach the message: only what ``check_*`` wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from pipelines.grade.api import StudentCheckFailed, StudentTimeout
+from pipelines.grade.probe_io import ProbeResult
+from pipelines.grade.unit import Unit
+
+
+@dataclass
+class TestResult:
+    """One grader test, as results.json reports it (DESIGN §3)."""
+
+    name: str
+    points: float
+    max_points: float
+    status: str  # passed | failed | error | timeout
+    message: str
+    cell: str = ""
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProbeRun:
+    """What a grader sees of one probe: the trusted inputs and the student's plain outputs."""
+
+    inputs: dict[str, list[Any]]
+    raw: ProbeResult
+
+    @property
+    def args(self) -> list[Any]:
+        return self.inputs["args"]
+
+    @property
+    def seconds(self) -> float:
+        return float(self.raw.seconds)
+
+    def returned(self, i: int) -> np.ndarray:
+        if i >= len(self.raw.returned):
+            raise StudentCheckFailed(f"{self.raw.call} returned {len(self.raw.returned)} value(s); expected at least {i + 1}.")
+        return self.raw.returned[i]
+
+    def method(self, name: str, i: int = 0) -> np.ndarray:
+        values = self.raw.methods.get(name, [])
+        if i >= len(values):
+            raise StudentCheckFailed(f"{self.raw.call}.{name} returned nothing; expected a result.")
+        return values[i]
+
+    def attr(self, name: str) -> np.ndarray:
+        if name not in self.raw.attrs:
+            raise StudentCheckFailed(f"{self.raw.call} has no attribute {name!r} after training.")
+        return self.raw.attrs[name]
+
+    @property
+    def numeric_grad_index(self) -> tuple[np.ndarray, ...]:
+        idx = self.inputs["numgrad_idx"][0].astype(int)
+        return tuple(idx.T)
+
+    @property
+    def numeric_grad(self) -> np.ndarray:
+        if self.raw.numeric_grad is None:
+            raise StudentCheckFailed(f"no numeric gradient could be computed from {self.raw.call}.")
+        return self.raw.numeric_grad
+
+
+class GraderPlugin:
+    """Fixtures and result collection for one pytest session over one submission."""
+
+    def __init__(
+        self,
+        unit: Unit,
+        inputs: dict[str, dict[str, list[Any]]],
+        results: dict[str, ProbeResult],
+        export_dir: Path | None,
+    ) -> None:
+        self.unit = unit
+        self.inputs = inputs
+        self.results = results
+        self.export_dir = export_dir
+        self.tests: list[TestResult] = []
+        self.internal_errors: list[str] = []
+        self.notes: dict[str, str] = {}
+
+    # -- fixtures --------------------------------------------------------------------------
+    @pytest.fixture
+    def result(self) -> Callable[[str], ProbeRun]:
+        def get(name: str) -> ProbeRun:
+            raw = self.results[name]
+            if raw.error:
+                cls = StudentTimeout if ("did not finish" in raw.error or "did not return" in raw.error) else StudentCheckFailed
+                raise cls(raw.error)
+            return ProbeRun(self.inputs[name], raw)
+
+        return get
+
+    @pytest.fixture
+    def exported(self) -> Callable[[str], np.ndarray]:
+        def get(name: str) -> np.ndarray:
+            path = self.export_dir / f"{name}.npy" if self.export_dir else None
+            if path is None or not path.exists():
+                raise StudentCheckFailed(
+                    f"the notebook did not export '{name}': did every cell up to the results cell run without error?"
+                )
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except (ValueError, OSError) as exc:
+                raise StudentCheckFailed(f"the exported '{name}' could not be read ({exc}).") from exc
+            if arr.dtype.kind not in "biuf":
+                raise StudentCheckFailed(f"the exported '{name}' is not numeric ({arr.dtype}).")
+            return arr
+
+        return get
+
+    @pytest.fixture
+    def heldout(self) -> Callable[[str, str], np.ndarray]:
+        return self.unit.heldout
+
+    @pytest.fixture
+    def tolerance(self) -> Callable[[str], float]:
+        return self.unit.tolerance
+
+    @pytest.fixture
+    def threshold(self) -> Callable[[str], float]:
+        return self.unit.threshold
+
+    @pytest.fixture
+    def note(self, request: pytest.FixtureRequest) -> Callable[[str], None]:
+        """Let a passing check tell the student what was measured (e.g. the accuracy reached)."""
+
+        def write(text: str) -> None:
+            self.notes[request.node.nodeid] = text
+
+        return write
+
+    # -- hooks -----------------------------------------------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "points(value, cell): points a grader test is worth")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        marker = item.get_closest_marker("points")
+        if marker is None:
+            if call.when == "setup":
+                self.internal_errors.append(f"{item.nodeid}: grader test has no @points marker")
+            return
+        value, cell = float(marker.kwargs["value"]), marker.kwargs["cell"]
+        doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()
+        description = doc[0] if doc else item.name
+        if call.when == "call" or (call.when == "setup" and report.failed):
+            note = self.notes.get(item.nodeid, "")
+            self.tests.append(self._result(item.name, value, cell, description, call, note))
+
+    def _result(
+        self, name: str, value: float, cell: str, description: str, call: pytest.CallInfo, note: str
+    ) -> TestResult:
+        if call.excinfo is None:
+            return TestResult(name, value, value, "passed", note, cell, description)
+        exc = call.excinfo.value
+        if isinstance(exc, StudentTimeout):
+            return TestResult(name, 0.0, value, "timeout", str(exc), cell, description)
+        if isinstance(exc, StudentCheckFailed):
+            return TestResult(name, 0.0, value, "failed", str(exc), cell, description)
+        self.internal_errors.append(f"{name}: {''.join(traceback.format_exception(exc))}")
+        return TestResult(
+            name, 0.0, value, "error",
+            "this check could not run because of a problem in the grader; your instructor has the details.",
+            cell, description,
+        )
+
+
+def run_graders(unit: Unit, plugin: GraderPlugin) -> list[TestResult]:
+    """Run every grader test of ``unit`` with ``plugin``; pytest's own output is swallowed."""
+    args = [
+        str(unit.graders_dir),
+        "-q",
+        "-p", "no:cacheprovider",
+        "-p", "no:randomly",
+        "--import-mode=importlib",
+        "--rootdir", str(unit.graders_dir),
+        "-o", "addopts=",
+        "-o", "python_files=test_*.py",
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    ]
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(args, plugins=[plugin])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        plugin.internal_errors.append(f"pytest exited with {code!r}:\n{sink.getvalue()[-4000:]}")
+    return plugin.tests

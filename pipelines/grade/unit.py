@@ -1,0 +1,162 @@
+"""Everything the engine knows about one assignment: its files, its knobs, its held-out data.
+
+Built once per batch from ``assignments/<unit>/assignment.yaml`` and ``params.yaml`` so every
+later step reads settings from one object instead of re-reading files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from pipelines.errors import DeepgradeError
+from pipelines.execute.sandbox import Limits
+from pipelines.grade.api import Probe, registered_probes
+from pipelines.params import load_params, profiled, resolve_profile
+from pipelines.paths import prepared_dir, project_root
+
+
+@dataclass
+class Unit:
+    """One assignment as the grader sees it."""
+
+    name: str
+    root: Path
+    config: dict[str, Any]
+    params: dict[str, Any]
+    profile: str
+    notebooks: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, name: str) -> "Unit":
+        root = project_root() / "assignments" / name
+        config_path = root / "assignment.yaml"
+        if not config_path.exists():
+            known = sorted(p.parent.name for p in (project_root() / "assignments").glob("*/assignment.yaml"))
+            raise DeepgradeError(f"no assignment '{name}' (no {config_path}); known assignments: {', '.join(known) or 'none'}")
+        config = yaml.safe_load(config_path.read_text()) or {}
+        params = load_params()
+        return cls(name, root, config, params, resolve_profile(params), list(config.get("notebooks", [])))
+
+    # --- knobs -------------------------------------------------------------------------
+    @property
+    def grading(self) -> dict[str, Any]:
+        return self.params["grading"]
+
+    @property
+    def unit_params(self) -> dict[str, Any]:
+        return self.params.get("units", {}).get(self.name, {})
+
+    def tolerance(self, key: str) -> float:
+        """A comparison tolerance: the unit's own, else the course-wide default."""
+        for table in (self.unit_params.get("tolerances", {}), self.grading.get("tolerances", {})):
+            if key in table:
+                return float(profiled(table[key], self.profile))
+        raise KeyError(f"params.yaml has no tolerance '{key}' for {self.name} (units.{self.name}.tolerances)")
+
+    def threshold(self, key: str) -> float:
+        table = self.unit_params.get("thresholds", {})
+        if key not in table:
+            raise KeyError(f"params.yaml has no threshold '{key}' for {self.name} (units.{self.name}.thresholds)")
+        return float(profiled(table[key], self.profile))
+
+    def limits(self, kind: str) -> Limits:
+        """Sandbox limits for ``notebook`` or ``probes`` runs."""
+        base = self.grading["sandbox"]
+        return Limits.from_params(base, **base.get(kind, {}))
+
+    # --- files ---------------------------------------------------------------------------
+    @property
+    def graders_dir(self) -> Path:
+        return self.root / "graders"
+
+    def source_notebook(self, notebook: str) -> Path:
+        return self.root / notebook
+
+    @cached_property
+    def probes(self) -> list[Probe]:
+        """The probes declared by this unit's grader modules, in a stable order."""
+        for path in sorted(self.graders_dir.glob("test_*.py")):
+            mod_name = f"deepgrade_graders.{self.name}.{path.stem}"
+            if mod_name in sys.modules:
+                continue
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[mod_name] = module
+            spec.loader.exec_module(module)
+        mine = str(self.graders_dir.resolve())
+        return sorted(
+            (p for p in registered_probes().values() if str(Path(p.make.__code__.co_filename).resolve()).startswith(mine)),
+            key=lambda p: p.name,
+        )
+
+    # --- data ----------------------------------------------------------------------------
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.config.get("datasets", []))
+
+    @property
+    def heldout_keys(self) -> dict[str, list[str]]:
+        return {ds: list(keys) for ds, keys in (self.config.get("heldout") or {}).items()}
+
+    def heldout(self, dataset: str, key: str) -> np.ndarray:
+        """Held-out labels, read in the trusted process only."""
+        if key not in self.heldout_keys.get(dataset, []):
+            raise KeyError(f"{dataset}.{key} is not declared held out in {self.root / 'assignment.yaml'}")
+        with np.load(prepared_dir() / f"{dataset}.npz", allow_pickle=False) as data:
+            return np.array(data[key])
+
+    def student_data_view(self, cache_dir: Path) -> Path:
+        """A data folder for the sandbox: the unit's prepared datasets minus the held-out keys.
+
+        Rebuilt only when a prepared file changes (keyed by its size and mtime).
+        """
+        view = cache_dir / "sandbox-data" / self.name
+        (view / "prepared").mkdir(parents=True, exist_ok=True)
+        for ds in self.datasets:
+            src = prepared_dir() / f"{ds}.npz"
+            if not src.exists():
+                raise DeepgradeError(f"{src} is missing: run `dvc repro prepare_{ds}` first")
+            st = src.stat()
+            stamp = f"{st.st_size}-{st.st_mtime_ns}"
+            dst = view / "prepared" / f"{ds}.npz"
+            stamp_file = dst.with_suffix(".stamp")
+            if dst.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            withheld = set(self.heldout_keys.get(ds, []))
+            with np.load(src, allow_pickle=False) as data:
+                kept = {k: data[k] for k in data.files if k not in withheld}
+            tmp = dst.with_name(dst.name + ".tmp.npz")
+            np.savez(tmp, **kept)
+            tmp.replace(dst)
+            for extra in prepared_dir().glob(f"{ds}*.json"):
+                (dst.parent / extra.name).write_bytes(extra.read_bytes())
+            stamp_file.write_text(stamp)
+        return view
+
+    # --- identity ------------------------------------------------------------------------
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hash of everything besides the submission that a grade depends on (the cache key's half)."""
+        h = hashlib.sha256()
+        root = project_root()
+        parts = [self.root, root / "reference", root / "pipelines", root / "params.yaml"]
+        for part in (p for p in parts if p.exists()):
+            files = sorted(p for p in part.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if part.is_dir() else [part]
+            for f in files:
+                h.update(str(f.relative_to(root)).encode())
+                h.update(f.read_bytes())
+        for prov in sorted(prepared_dir().glob("*provenance.json")):
+            h.update(prov.read_bytes())
+        h.update(json.dumps({"profile": self.profile}).encode())
+        return h.hexdigest()

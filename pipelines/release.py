@@ -1,0 +1,51 @@
+"""``deepgrade release``: the student version of an assignment, made by nbgrader's generate_assignment.
+
+nbgrader replaces every solution region with a stub, clears outputs, locks cells and records the
+assignment's cells in the gradebook. The hidden graders and ``assignment.yaml`` are in nbgrader's
+ignore list, so they never reach ``release/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from traitlets.config import Config
+
+from pipelines.errors import DeepgradeError
+from pipelines.grade.unit import Unit
+from pipelines.paths import project_root
+
+NEVER_RELEASED = ["graders", "assignment.yaml"]
+
+
+def nbgrader_config(gradebook: Path) -> Config:
+    """nbgrader's course layout mapped onto ours: sources in assignments/, student versions in release/."""
+    from nbgrader.coursedir import CourseDirectory
+
+    c = Config()
+    c.CourseDirectory.root = str(project_root())
+    c.CourseDirectory.source_directory = "assignments"
+    c.CourseDirectory.release_directory = "release"
+    c.CourseDirectory.ignore = list(CourseDirectory().ignore) + NEVER_RELEASED
+    c.CourseDirectory.db_url = f"sqlite:///{gradebook.resolve()}"
+    return c
+
+
+def release(assignment: str) -> Path:
+    """Generate ``release/<assignment>/``; raises ``DeepgradeError`` with nbgrader's log on failure."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from pipelines.grade.batch import gradebook_path
+
+    Unit.load(assignment)
+    config = nbgrader_config(gradebook_path())
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    outcome = api.generate_assignment(assignment, force=True, create=True)
+    if not outcome.get("success"):
+        raise DeepgradeError(
+            f"nbgrader could not release {assignment}:\n{outcome.get('error') or outcome.get('log', '')}"
+        )
+    target = project_root() / "release" / assignment
+    print(f"released {assignment} -> {target}")
+    return target

@@ -1,0 +1,1 @@
+"""What graders and students read: grades.csv, results.json, feedback.html and the class report."""

@@ -1,0 +1,67 @@
+"""Class-level view of a batch: summary.json (a DVC metric) and class_report.html (distribution, pass rates)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import jinja2
+
+from pipelines.grade.submission import StudentResult
+
+_TEMPLATE = jinja2.Template(
+    """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ s.assignment }} class report</title>
+<style>body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem}
+td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}</style></head><body>
+<h1>{{ s.assignment }}: class report</h1>
+<p>{{ s.students }} submissions; mean {{ "%.2f"|format(s.mean_score) }} / {{ "%g"|format(s.max_score) }}; statuses:
+{% for k, v in s.statuses.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>
+{% if png %}<img alt="score distribution" src="data:image/png;base64,{{ png }}">{% endif %}
+<h2>Checks: share of students passing</h2><table><tr><th>check</th><th>passed</th></tr>
+{% for name, rate in s.pass_rate.items() %}<tr><td>{{ name }}</td><td>{{ "%.0f"|format(100 * rate) }} %</td></tr>{% endfor %}
+</table></body></html>""",
+    autoescape=True,
+)
+
+
+def summarize(results: list[StudentResult]) -> dict:
+    passed: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        for t in r.tests:
+            passed[t.name].append(t.status == "passed")
+    scores = [r.score for r in results]
+    return {
+        "assignment": results[0].assignment if results else "",
+        "students": len(results),
+        "max_score": max((r.max_score for r in results), default=0.0),
+        "mean_score": sum(scores) / len(scores) if scores else 0.0,
+        "statuses": dict(sorted(Counter(r.status for r in results).items())),
+        "pass_rate": {k: sum(v) / len(v) for k, v in sorted(passed.items())},
+    }
+
+
+def _histogram(results: list[StudentResult]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist([r.score for r in results], bins=10, range=(0, max(r.max_score for r in results) or 1))
+    ax.set_xlabel("score")
+    ax.set_ylabel("students")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def write_class_report(out_dir: Path, results: list[StudentResult]) -> None:
+    summary = summarize(results)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    png = _histogram(results) if results else ""
+    (out_dir / "class_report.html").write_text(_TEMPLATE.render(s=summary, png=png), encoding="utf-8")

@@ -1,0 +1,78 @@
+"""Per-student feedback.html: what was checked, with which tolerance, and by how much it missed.
+
+Built from results.json and the arrays the notebook exported (e.g. a loss curve), never from
+grader code or expected arrays, so nothing hidden can leak into it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from pipelines.execute import statuses
+from pipelines.grade.submission import StudentResult
+
+STATUS_HELP = {
+    statuses.OK: "Every cell of your notebook ran and every check below was graded.",
+    statuses.ERROR: "Some cells raised errors; everything that could still be checked was graded.",
+    statuses.TIMEOUT: "Your code ran out of time; checks that needed it got no points. Look for an endless loop or very slow code.",
+    statuses.OOM: "Your code ran out of memory; checks that needed it got no points. Look for a very large array.",
+    statuses.KERNEL_DIED: "The Python kernel stopped (for example os._exit or a crash); checks that needed it got no points.",
+    statuses.INVALID_NOTEBOOK: "Your file could not be read as a notebook, so nothing could be graded.",
+    statuses.TAMPERED: "Some protected cells were changed or deleted; the originals were restored and your work was graded with them.",
+    statuses.MISSING: "No notebook was found, so nothing could be graded.",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+)
+
+
+def _curve_png(values: np.ndarray, title: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(np.asarray(values, dtype=float).ravel())
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def plots_from_exports(export_dir: Path | None) -> list[dict[str, str]]:
+    """Loss curves the notebook exported (any ``*loss_history`` array)."""
+    plots = []
+    if export_dir is None or not export_dir.is_dir():
+        return plots
+    for path in sorted(export_dir.glob("*loss_history.npy")):
+        try:
+            values = np.load(path, allow_pickle=False)
+        except (ValueError, OSError):
+            continue
+        if values.dtype.kind in "biuf" and 1 < values.size <= 1_000_000:
+            title = path.stem.replace("_", " ")
+            plots.append({"title": title, "png": _curve_png(values, title)})
+    return plots
+
+
+def write_feedback(out_dir: Path, result: StudentResult, export_dir: Path | None) -> Path:
+    folder = out_dir / result.student_id
+    folder.mkdir(parents=True, exist_ok=True)
+    html = _env.get_template("feedback.html.j2").render(
+        r=result, status_help=STATUS_HELP.get(result.status, ""), plots=plots_from_exports(export_dir)
+    )
+    path = folder / "feedback.html"
+    path.write_text(html, encoding="utf-8")
+    return path
