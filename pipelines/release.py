@@ -7,12 +7,14 @@ ignore list, so they never reach ``release/``.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from traitlets.config import Config
 
 from pipelines.errors import DeepgradeError
 from pipelines.grade.unit import Unit
+from pipelines.leaks import find_leaks
 from pipelines.paths import project_root
 
 NEVER_RELEASED = ["graders", "assignment.yaml"]
@@ -37,8 +39,9 @@ def release(assignment: str) -> Path:
     from nbgrader.coursedir import CourseDirectory
 
     from pipelines.grade.batch import gradebook_path
+    from pipelines.grade.gradebook import use_own_alembic
 
-    Unit.load(assignment)
+    use_own_alembic()
     config = nbgrader_config(gradebook_path())
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     outcome = api.generate_assignment(assignment, force=True, create=True)
@@ -47,5 +50,14 @@ def release(assignment: str) -> Path:
             f"nbgrader could not release {assignment}:\n{outcome.get('error') or outcome.get('log', '')}"
         )
     target = project_root() / "release" / assignment
+    unit = Unit.load(assignment)
+    leaks = find_leaks(target, [unit.source_notebook(nb) for nb in unit.notebooks], project_root() / "reference")
+    if leaks:
+        shutil.rmtree(target)
+        shown = "\n  ".join(leaks[:20])
+        raise DeepgradeError(
+            f"the release of {assignment} would contain solution code, so it was removed:\n  {shown}\n"
+            "Put these lines inside ### BEGIN SOLUTION / ### END SOLUTION in the source notebook."
+        )
     print(f"released {assignment} -> {target}")
     return target

@@ -21,6 +21,14 @@ from pipelines.grade.submission import StudentResult
 from pipelines.grade.unit import Unit
 
 
+def use_own_alembic() -> None:
+    """nbgrader creates a new gradebook by running the ``alembic`` command found on PATH; make it
+    the one of the environment deepgrade runs in, whether or not that environment is activated."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
 def register_assignment(unit: Unit, db_url: str) -> None:
     """Create or update the assignment, its notebooks and grade cells in the gradebook."""
     with Gradebook(db_url) as gb:
@@ -34,11 +42,7 @@ def register_assignment(unit: Unit, db_url: str) -> None:
 
 def record_results(unit: Unit, results: list[StudentResult], db_path: Path) -> None:
     """Write every student's autograded cell scores (replacing an earlier autograde of the same student)."""
-    # nbgrader creates a new gradebook by running the `alembic` command of its environment;
-    # make sure that is the environment deepgrade runs in, activated or not.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    use_own_alembic()
     db_url = f"sqlite:///{db_path.resolve()}"
     register_assignment(unit, db_url)
     manual = manual_cells(unit)
