@@ -57,6 +57,7 @@ def _autograde(args: argparse.Namespace) -> int:
         Path(args.out),
         workers=args.workers,
         use_cache=not args.no_cache,
+        summary=Path(args.summary) if args.summary else None,
     )
 
 
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where grades.csv and per-student results go")
     p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
+    p.add_argument("--summary", help="also write the class summary (a DVC metric) to this JSON file")
     p.set_defaults(func=_autograde)
 
     p = sub.add_parser("check", help="run a notebook's visible self-checks (for students)")

@@ -102,7 +102,14 @@ def _publish(out_dir: Path, result: StudentResult, entry_dir: Path) -> None:
             shutil.copy2(nb, out_dir / result.student_id / nb.name)
 
 
-def autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int = 1, use_cache: bool = True) -> int:
+def autograde(
+    assignment: str,
+    submitted_dir: Path,
+    out_dir: Path,
+    workers: int = 1,
+    use_cache: bool = True,
+    summary: Path | None = None,
+) -> int:
     """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; 0 when the batch ran."""
     unit = Unit.load(assignment)
     bwrap_path()
@@ -158,7 +165,7 @@ def autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int 
 
     ordered = [results[s] for s in students]
     write_grades_csv(out_dir, ordered)
-    write_class_report(out_dir, ordered)
+    write_class_report(out_dir, ordered, summary)
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     record_results(unit, ordered, gradebook_path())
     console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")

@@ -60,8 +60,12 @@ def _histogram(results: list[StudentResult]) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def write_class_report(out_dir: Path, results: list[StudentResult]) -> None:
+def write_class_report(out_dir: Path, results: list[StudentResult], metrics_file: Path | None = None) -> None:
+    """summary.json and class_report.html in ``out_dir``; the summary also to ``metrics_file`` for DVC."""
     summary = summarize(results)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    for path in (out_dir / "summary.json", metrics_file):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(summary, indent=2))
     png = _histogram(results) if results else ""
     (out_dir / "class_report.html").write_text(_TEMPLATE.render(s=summary, png=png), encoding="utf-8")
