@@ -21,9 +21,10 @@ from typing import BinaryIO
 from pipelines.data.atomic import atomic_path
 from pipelines.errors import DataError
 
-__all__ = ["is_url", "open_source", "copy_verified", "log", "SourceMissing"]
+__all__ = ["is_url", "open_source", "stream_verified", "copy_verified", "log", "SourceMissing"]
 
 _CHUNK = 1 << 20
+_LARGE = 32 << 20  # bytes: files this big also log 25/50/75% when stderr is not a terminal
 TIMEOUT_S = 60
 
 
@@ -61,7 +62,7 @@ def open_source(location: str) -> tuple[BinaryIO, int | None]:
 
 
 class _Progress:
-    """tqdm on a terminal; otherwise a log line at each quarter of a known size."""
+    """tqdm on a terminal; otherwise a log line per file, and per quarter for large files."""
 
     def __init__(self, label: str, total: int | None) -> None:
         self.total, self.done, self.next_mark = total, 0, 0.25
@@ -78,7 +79,7 @@ class _Progress:
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
-        elif self.total and self.done / self.total >= self.next_mark and self.next_mark < 1:
+        elif self.total and self.total >= _LARGE and self.done / self.total >= self.next_mark and self.next_mark < 1:
             log(f"{self.label}: {self.next_mark:.0%}")
             self.next_mark += 0.25
 
@@ -91,25 +92,26 @@ def _size(n: int | None) -> str:
     return "unknown size" if n is None else f"{n / 1e6:.1f} MB"
 
 
-def copy_verified(
-    location: str,
+def stream_verified(
+    stream: BinaryIO,
+    origin: str,
     dest: Path,
     algorithms: Iterable[str],
     check: Callable[[dict[str, str]], None],
-    label: str | None = None,
+    total: int | None = None,
 ) -> dict[str, str]:
-    """Stream ``location`` into ``dest`` atomically; returns the hex digests of the bytes.
+    """Write ``stream`` into ``dest`` atomically; returns the hex digests (sha256 always) of the bytes.
 
-    ``check(digests)`` runs before the rename and raises ``DataError`` to reject the file, in
-    which case ``dest`` is left untouched and no temporary file remains. A transfer that ends
-    before the announced size raises ``DataError`` naming expected vs received bytes.
+    ``check(digests)`` runs before the rename and raises ``DataError`` to reject the bytes, in
+    which case ``dest`` is left untouched and no temporary file remains. ``total`` is the announced
+    size: a stream that ends early or breaks raises ``DataError`` naming expected vs received bytes.
+    ``origin`` names the source in messages.
     """
     hashers = {name: hashlib.new(name) for name in dict.fromkeys(["sha256", *algorithms])}
-    stream, total = open_source(location)
-    progress = _Progress(label or Path(dest).name, total)
+    progress = _Progress(Path(dest).name, total)
     received = 0
     try:
-        with stream, atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        with atomic_path(dest) as tmp, open(tmp, "wb") as out:
             try:
                 while chunk := stream.read(_CHUNK):
                     received += len(chunk)
@@ -119,19 +121,26 @@ def copy_verified(
                     progress.update(len(chunk))
             except (http.client.HTTPException, OSError) as exc:
                 raise DataError(
-                    f"{location}: transfer interrupted after {received} bytes"
-                    f"{'' if total is None else f' of {total} expected'} ({type(exc).__name__}). "
+                    f"{origin}: transfer interrupted after {received} bytes"
+                    f"{'' if total is None else f' of {total} expected'} ({type(exc).__name__}: {exc}). "
                     "Nothing was kept; run the fetch again."
                 ) from exc
             if total is not None and received != total:
                 raise DataError(
-                    f"{location}: incomplete transfer, expected {total} bytes, received {received}. "
+                    f"{origin}: incomplete transfer, expected {total} bytes, received {received}. "
                     "Nothing was kept; run the fetch again."
                 )
-            out.flush()
             digests = {name: h.hexdigest() for name, h in hashers.items()}
             check(digests)
     finally:
         progress.close()
     return digests
 
+
+def copy_verified(
+    location: str, dest: Path, algorithms: Iterable[str], check: Callable[[dict[str, str]], None]
+) -> dict[str, str]:
+    """Open ``location`` (URL or path) and stream it into ``dest``; see ``stream_verified``."""
+    stream, total = open_source(location)
+    with stream:
+        return stream_verified(stream, location, dest, algorithms, check, total)

@@ -86,18 +86,22 @@ class Unit:
     def probes(self) -> list[Probe]:
         """The probes declared by this unit's grader modules, in a stable order."""
         for path in sorted(self.graders_dir.glob("test_*.py")):
-            mod_name = f"deepgrade_graders.{self.name}.{path.stem}"
+            digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+            mod_name = f"deepgrade_graders_{digest}.{path.stem}"
             if mod_name in sys.modules:
                 continue
             spec = importlib.util.spec_from_file_location(mod_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[mod_name] = module
             spec.loader.exec_module(module)
-        mine = str(self.graders_dir.resolve())
-        return sorted(
-            (p for p in registered_probes().values() if str(Path(p.make.__code__.co_filename).resolve()).startswith(mine)),
-            key=lambda p: p.name,
-        )
+        mine = self.graders_dir.resolve()
+        probes: dict[str, Probe] = {}
+        for p in registered_probes():
+            if mine in Path(p.make.__code__.co_filename).resolve().parents:
+                if p.name in probes and probes[p.name].make.__code__.co_filename != p.make.__code__.co_filename:
+                    raise DeepgradeError(f"{self.graders_dir}: the probe name '{p.name}' is used in two grader files")
+                probes[p.name] = p
+        return [probes[name] for name in sorted(probes)]
 
     # --- data ----------------------------------------------------------------------------
     @property
