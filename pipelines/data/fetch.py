@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from pipelines.data.atomic import atomic_path, ensure_writable_dir, file_digests, write_json_atomic
+from pipelines.data.atomic import ensure_writable_dir, file_digests, write_json_atomic
 from pipelines.data.mirror import Mirror, mirror_from_env
 from pipelines.data.sources import DatasetSource, Download, RawFile, coco_bundle_download, source_for
 from pipelines.data.transfer import SourceMissing, copy_verified, log, stream_verified
@@ -59,8 +59,8 @@ def fetch(dataset: str) -> dict[str, Any]:
         files = _from_mirror(src, mirror, raw)
         source = {"kind": "mirror", "location": mirror.location}
     else:
-        files, urls = _from_official(src, raw, previous)
-        source = {"kind": "official", "urls": urls}
+        files, downloads = _from_official(src, raw, previous)
+        source = {"kind": "official", "downloads": downloads}
     _require_captions(src, files, raw)
     _remove_strays(raw, files)
     record = {
@@ -155,8 +155,9 @@ def _official_downloads(src: DatasetSource) -> list[Download]:
 
 def _from_official(
     src: DatasetSource, raw: Path, previous: dict[str, Any] | None
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    previous_files = (previous or {}).get("files", {}) if (previous or {}).get("source", {}).get("kind") == "official" else {}
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    was_official = previous is not None and previous.get("source", {}).get("kind") == "official"
+    previous_files = previous.get("files", {}) if was_official else {}
     files: dict[str, dict[str, Any]] = {}
     downloads = _official_downloads(src)
     for dl in downloads:
@@ -171,7 +172,7 @@ def _from_official(
             kept = _download_archive(dl, raw, specs)
         for path, digests in kept.items():
             files[path] = _entry(raw / path, digests, {"complete": True, "records": specs[path].records, "origin": dl.url})
-    return files, [dl.url for dl in downloads]
+    return files, [{"url": dl.url, "pinned": dl.digests} for dl in downloads]
 
 
 def _reusable(path: Path, spec: RawFile, previous: dict[str, Any] | None) -> dict[str, str] | None:

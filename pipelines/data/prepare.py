@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from pipelines.data.atomic import ensure_writable_dir, file_digests, write_json_atomic
+from pipelines.data.atomic import ensure_writable_dir, sha256_file, write_json_atomic
 from pipelines.data.fetch import read_source_record
 from pipelines.data.transfer import log
 from pipelines.errors import DataError
@@ -36,7 +36,7 @@ def _verified_files(dataset: str, raw: Path) -> dict[str, Any]:
         path = raw / rel
         if not path.is_file():
             raise DataError(f"{path}: listed in {raw / 'source.json'} but missing; run `dvc repro fetch_{dataset}` again")
-        actual = file_digests(path)["sha256"]
+        actual = sha256_file(path)
         if actual != entry["sha256"]:
             raise DataError(
                 f"{path}: changed since it was verified (sha256 expected {entry['sha256']}, got {actual}); "

@@ -68,7 +68,7 @@ def http_server(tmp_path: Path):
     requests: list[str] = []
     handler = functools.partial(type("H", (_Handler,), {"requests": requests}), directory=str(served))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", served, requests

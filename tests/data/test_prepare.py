@@ -91,8 +91,9 @@ def test_coco_from_caption_json(project, mirror):
     # "A MAN on a horse, in a field!" -> a man on a horse <UNK> a field
     by_text = {" ".join(i2w[t] for t in row if t > 2): row for s in ("train", "val") for row in data[f"{s}_captions"]}
     assert "a man on a horse <UNK> a field" in by_text
-    long = [k for k in by_text if k.startswith("<UNK> <UNK>")]
-    assert len(long) == 1 and len(long[0].split()) == 15 and provenance["captions_truncated"] == 1
+    # the 16-word caption keeps its first 15 words (none in the vocab), then <END> at position 16
+    long = [row for text, row in by_text.items() if len(text.split()) == 15]
+    assert len(long) == 1 and list(long[0][1:17]) == [3] * 15 + [2] and provenance["captions_truncated"] == 1
 
 
 def test_coco_split_is_seeded_and_reproducible(project, mirror):
@@ -199,3 +200,11 @@ def test_prepare_keeps_previous_output_when_it_fails(project, mirror):
         prepare("cifar10")
     assert (prepared_dir() / "cifar10.npz").read_bytes() == before
     assert not [p for p in prepared_dir().iterdir() if p.name.startswith(".")]
+
+
+def test_unwritable_prepared_dir(project, mirror):
+    fetch("mnist")
+    prepared_dir().parent.mkdir(parents=True, exist_ok=True)
+    prepared_dir().write_text("a file where the prepared folder should be")
+    with pytest.raises(DataError, match=r"cannot write to output directory .*data/prepared"):
+        prepare("mnist")
