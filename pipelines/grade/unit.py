@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -127,6 +129,9 @@ class Unit:
         view = cache_dir / "sandbox-data" / self.name
         (view / "prepared").mkdir(parents=True, exist_ok=True)
         for ds in self.datasets:
+            if (prepared_dir() / ds).is_dir():
+                self._link_folder_dataset(ds, view)
+                continue
             src = prepared_dir() / f"{ds}.npz"
             if not src.exists():
                 raise DeepgradeError(f"{src} is missing: run `dvc repro prepare_{ds}` first")
@@ -136,7 +141,6 @@ class Unit:
             stamp_file = dst.with_suffix(".stamp")
             if dst.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
                 continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
             withheld = set(self.heldout_keys.get(ds, []))
             with np.load(src, allow_pickle=False) as data:
                 kept = {k: data[k] for k in data.files if k not in withheld}
@@ -147,6 +151,16 @@ class Unit:
                 (dst.parent / extra.name).write_bytes(extra.read_bytes())
             stamp_file.write_text(stamp)
         return view
+
+    def _link_folder_dataset(self, ds: str, view: Path) -> None:
+        """Datasets prepared as a folder (COCO) are shared read-only as they are (hard links)."""
+        if self.heldout_keys.get(ds):
+            raise DeepgradeError(
+                f"{self.root / 'assignment.yaml'}: held-out keys are supported for .npz datasets only, not {ds}/"
+            )
+        dst = view / "prepared" / ds
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(prepared_dir() / ds, dst, copy_function=os.link)
 
     # --- identity ------------------------------------------------------------------------
     @cached_property
