@@ -1,1 +1,19 @@
 """The numpy reference implementations of every curriculum name (CURRICULUM.md is the contract)."""
+from reference.numpy.linear_classifier import *  # noqa: F401,F403
+from reference.numpy.gates import *  # noqa: F401,F403
+from reference.numpy.rnn_layers import *  # noqa: F401,F403
+from reference.numpy.updater import *  # noqa: F401,F403
+from reference.numpy.layers import *  # noqa: F401,F403
+from reference.numpy.dropout_layers import *  # noqa: F401,F403
+from reference.numpy.bn_layers import *  # noqa: F401,F403
+from reference.numpy.layer_utils import *  # noqa: F401,F403
+from reference.numpy.fc_net import *  # noqa: F401,F403
+from reference.numpy.trainer import *  # noqa: F401,F403
+from reference.numpy.cnn_layers import *  # noqa: F401,F403
+from reference.numpy.cnn import *  # noqa: F401,F403
+from reference.numpy.logistic import *  # noqa: F401,F403
+from reference.numpy.mlp import *  # noqa: F401,F403
+from reference.numpy.lenet import *  # noqa: F401,F403
+from reference.numpy.autoencoder import *  # noqa: F401,F403
+from reference.numpy.rbm import *  # noqa: F401,F403
+from reference.numpy.rnn import *  # noqa: F401,F403

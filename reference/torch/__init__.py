@@ -1,2 +1,20 @@
 """The same computations in PyTorch (autograd gradients, float64, CUDA when available)."""
 from reference.torch.autograd import *  # noqa: F401,F403
+from reference.torch.linear_classifier import *  # noqa: F401,F403
+from reference.torch.gates import *  # noqa: F401,F403
+from reference.torch.rnn_layers import *  # noqa: F401,F403
+from reference.torch.rnn import *  # noqa: F401,F403
+from reference.torch.updater import *  # noqa: F401,F403
+from reference.torch.layers import *  # noqa: F401,F403
+from reference.torch.dropout_layers import *  # noqa: F401,F403
+from reference.torch.bn_layers import *  # noqa: F401,F403
+from reference.torch.layer_utils import *  # noqa: F401,F403
+from reference.torch.fc_net import *  # noqa: F401,F403
+from reference.torch.cnn_layers import *  # noqa: F401,F403
+from reference.torch.cnn import *  # noqa: F401,F403
+from reference.torch.logistic import *  # noqa: F401,F403
+from reference.torch.mlp import *  # noqa: F401,F403
+from reference.torch.lenet import *  # noqa: F401,F403
+from reference.torch.autoencoder import *  # noqa: F401,F403
+from reference.torch.rbm import *  # noqa: F401,F403
+from reference.torch.mnist_models import *  # noqa: F401,F403

@@ -144,8 +144,8 @@ def test_sda_finetune_gradients_match_autograd_and_numeric(rng, device):
 
 
 def test_sda_pretrain_then_finetune_overfits_fifty_examples(rng):
-    X, y = prototypes(rng, 50, dim=12, k=3)
-    model = SdA(12, (32, 32), 3, seed=4)
+    X, y = prototypes(rng, 50, dim=20, k=3)
+    model = SdA(20, (32, 32), 3, seed=4)
     history = model.pretrain(X, corruption_levels=(0.1, 0.2), learning_rate=0.1, epochs=10, batch_size=10)
     assert len(history) == 2 and all(h[-1] < h[0] for h in history)
     sgd_optimize(model, ((X, y), (X, y), (X, y)), learning_rate=0.5, n_epochs=600, batch_size=10,

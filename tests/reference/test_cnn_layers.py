@@ -244,4 +244,5 @@ def test_fast_layers_keep_float32(rng):
 def test_conv_rejects_a_kernel_larger_than_the_input(name, rng):
     forward, _ = CONV[name]
     with pytest.raises(ValueError, match="does not fit"):
-        forward(rng.standard_normal((1, 1, 3, 3)), rng.standard_normal((1, 1, 5, 5)), np.zeros(1), {"stride": 1, "pad": 0})
+        x, w = rng.standard_normal((1, 1, 3, 3)), rng.standard_normal((1, 1, 5, 5))
+        forward(x, w, np.zeros(1), {"stride": 1, "pad": 0})

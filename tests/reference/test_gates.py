@@ -126,7 +126,8 @@ def test_circuits_match_torch_autograd(rng, device):
     """Both worked circuits at random inputs: value and every gradient equal torch autograd."""
     x, y, z = rng.standard_normal(3)
     f, cache = g.add_multiply_circuit_forward(x, y, z)
-    t_f, t_grads = value_and_grads(tg.add_multiply_circuit, [np.array(x), np.array(y), np.array(z)], [0, 1, 2], device=device)
+    scalars = [np.array(x), np.array(y), np.array(z)]
+    t_f, t_grads = value_and_grads(tg.add_multiply_circuit, scalars, [0, 1, 2], device=device)
     assert rel_error(f, t_f) < TOL_EXACT[np.float64]
     assert rel_error(g.add_multiply_circuit_backward(1.0, cache), t_grads) < TOL_EXACT[np.float64]
 
@@ -143,8 +144,10 @@ def test_sigmoid_neuron_matches_numeric_gradient(rng):
     """The neuron's (dw, dx) against centered differences of its forward."""
     w, x = rng.standard_normal(3), rng.standard_normal(2)
     dw, dx = g.sigmoid_neuron_backward(1.0, g.sigmoid_neuron_forward(w, x)[1])
-    assert rel_error(dw, eval_numerical_gradient(lambda a: g.sigmoid_neuron_forward(a, x)[0], w.copy())) < TOL_NUMERIC_GRAD
-    assert rel_error(dx, eval_numerical_gradient(lambda a: g.sigmoid_neuron_forward(w, a)[0], x.copy())) < TOL_NUMERIC_GRAD
+    numeric_dw = eval_numerical_gradient(lambda a: g.sigmoid_neuron_forward(a, x)[0], w.copy())
+    numeric_dx = eval_numerical_gradient(lambda a: g.sigmoid_neuron_forward(w, a)[0], x.copy())
+    assert rel_error(dw, numeric_dw) < TOL_NUMERIC_GRAD
+    assert rel_error(dx, numeric_dx) < TOL_NUMERIC_GRAD
 
 
 def test_sigmoid_gate_saturates_without_overflow():

@@ -26,6 +26,7 @@ from tests.reference.conftest import TOL_EXACT, TOL_NUMERIC_GRAD
 SVM_LOSSES = [svm_loss_naive, svm_loss_vectorized]
 SOFTMAX_LOSSES = [softmax_loss_naive, softmax_loss_vectorized]
 ALL_LOSSES = SVM_LOSSES + SOFTMAX_LOSSES
+PAIRS = [(svm_loss_naive, svm_loss_vectorized), (softmax_loss_naive, softmax_loss_vectorized)]
 TORCH_TWIN = {
     svm_loss_naive: svm_loss_linear,
     svm_loss_vectorized: svm_loss_linear,
@@ -109,7 +110,7 @@ def test_regularization_is_half_reg_sum_of_squares(loss_fn, rng):
     assert rel_error(dW1 - dW0, reg * W) < TOL_EXACT[np.float64]
 
 
-@pytest.mark.parametrize("naive, vectorized", [(svm_loss_naive, svm_loss_vectorized), (softmax_loss_naive, softmax_loss_vectorized)])
+@pytest.mark.parametrize("naive, vectorized", PAIRS)
 @pytest.mark.parametrize("reg", [0.0, 1e-5, 0.5])
 def test_naive_and_vectorized_agree(naive, vectorized, reg, rng):
     """Book L1808-1835: both versions give the same loss and gradient."""
@@ -128,7 +129,7 @@ def _loops_in(fn) -> int:
     return sum(isinstance(node, kinds) for node in ast.walk(tree))
 
 
-@pytest.mark.parametrize("naive, vectorized", [(svm_loss_naive, svm_loss_vectorized), (softmax_loss_naive, softmax_loss_vectorized)])
+@pytest.mark.parametrize("naive, vectorized", PAIRS)
 def test_naive_loops_and_vectorized_does_not(naive, vectorized):
     """The exercise is to see the same math with and without Python loops."""
     assert _loops_in(naive) >= 2

@@ -116,9 +116,8 @@ def test_patience_reproduces_the_tutorial_run():
     assert validations[-1] == 73 and validations[0] == 1
 
 
-def test_validation_never_fires_at_iteration_zero():
-    stopper = EarlyStopping(patience=10, validation_frequency=1)
-    assert stopper.should_validate(0)  # (0 + 1) % 1 == 0: with frequency 1 the first batch is scored
+def test_validation_schedule_counts_completed_batches():
+    """Validation follows batch iter when (iter + 1) % frequency == 0: after the 5th, 10th, ... batch."""
     stopper = EarlyStopping(patience=10, validation_frequency=5)
     assert [i for i in range(12) if stopper.should_validate(i)] == [4, 9]
 

@@ -160,7 +160,11 @@ def test_lstm_gate_order_is_pinned_by_the_book() -> None:
 
 @pytest.mark.parametrize(
     ("N", "T", "V", "p", "expected", "tol"),
-    [(100, 1, 10, 1.0, np.log(10), 0.01), (100, 10, 10, 1.0, 10 * np.log(10), 0.05), (5000, 10, 10, 0.1, np.log(10), 0.1)],
+    [
+        (100, 1, 10, 1.0, np.log(10), 0.01),
+        (100, 10, 10, 1.0, 10 * np.log(10), 0.05),
+        (5000, 10, 10, 0.1, np.log(10), 0.1),
+    ],
 )
 def test_temporal_softmax_loss_book_sanity(N: int, T: int, V: int, p: float, expected: float, tol: float) -> None:
     """The book's check_loss: near-zero scores give log V per unmasked step, summed over T, averaged over N."""
