@@ -61,6 +61,15 @@ def _autograde(args: argparse.Namespace) -> int:
     )
 
 
+def _examples(args: argparse.Namespace) -> int:
+    from pipelines.examples import make_examples
+
+    for assignment in args.assignments:
+        for path in make_examples(assignment, Path(args.out)):
+            print(path)
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from pipelines.check import check_notebook
 
@@ -99,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
     p.add_argument("--summary", help="also write the class summary (a DVC metric) to this JSON file")
     p.set_defaults(func=_autograde)
+
+    p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
+    p.add_argument("assignments", nargs="+", metavar="assignment")
+    p.add_argument("--out", default="examples/submitted", help="default: examples/submitted")
+    p.set_defaults(func=_examples)
 
     p = sub.add_parser("check", help="run a notebook's visible self-checks (for students)")
     p.add_argument("notebook")

@@ -31,14 +31,14 @@ def cap_outputs(nb: nbformat.NotebookNode, max_bytes: int) -> None:
                     break
 
 
-def classify(exc: BaseException) -> tuple[str, str]:
+def classify(exc: BaseException, cell_timeout: int) -> tuple[str, str]:
     """Map what papermill/nbclient raised to a status and a one-line message."""
     name = type(exc).__name__
     ename = getattr(exc, "ename", "") or ""
     text = str(exc).strip().splitlines()
     detail = text[-1] if text else name
     if name in ("CellTimeoutError", "TimeoutError") or "timed out" in str(exc).lower():
-        return statuses.TIMEOUT, "a cell ran longer than the per-cell time limit"
+        return statuses.TIMEOUT, f"the cell ran longer than the per-cell limit of {cell_timeout} s and was stopped"
     if name == "DeadKernelError":
         return statuses.KERNEL_DIED, "the Python kernel exited (os._exit, a crash, or the CPU-time limit)"
     if ename == "MemoryError" or name == "MemoryError":
@@ -52,6 +52,15 @@ def first_error_cell(nb: nbformat.NotebookNode) -> int | None:
             if out.get("output_type") == "error":
                 return i
     return None
+
+
+def where(nb: nbformat.NotebookNode, index: int) -> dict[str, object]:
+    """The failed cell as the student knows it: its position in THEIR notebook (papermill's injected
+    parameters cell does not count) and its first line of code (Jupyter shows no cell numbers)."""
+    injected = sum("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells[:index])
+    lines = [ln.strip() for ln in nb.cells[index].source.splitlines()]
+    first = next((ln for ln in lines if ln and not ln.startswith("#")), "")
+    return {"failed_cell": index - injected, "cell_starts": first[:80]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,19 +88,21 @@ def main(argv: list[str] | None = None) -> int:
             allow_errors=True,
         )
     except BaseException as exc:  # noqa: BLE001 - every ending must be reported, none may escape
-        status, message = classify(exc)
+        status, message = classify(exc, args.cell_timeout)
     out = Path(args.output)
-    failed = None
+    outcome: dict[str, object] = {"failed_cell": None, "cell_starts": ""}
     if out.exists():
         nb = nbformat.read(out, as_version=4)
         cap_outputs(nb, args.output_cap)
         failed = first_error_cell(nb)
         nbformat.write(nb, out)
-        if status == statuses.OK and failed is not None:
-            err = next(o for o in nb.cells[failed].outputs if o.output_type == "error")
-            status = statuses.OOM if err.ename == "MemoryError" else statuses.ERROR
-            message = f"{err.ename}: {err.evalue}"[:500]
-    Path("execution.json").write_text(json.dumps({"status": status, "message": message, "failed_cell": failed}))
+        if failed is not None:
+            outcome = where(nb, failed)
+            if status == statuses.OK:
+                err = next(o for o in nb.cells[failed].outputs if o.output_type == "error")
+                status = statuses.OOM if err.ename == "MemoryError" else statuses.ERROR
+                message = f"{err.ename}: {err.evalue}"[:500]
+    Path("execution.json").write_text(json.dumps({"status": status, "message": message, **outcome}))
     return 0
 
 

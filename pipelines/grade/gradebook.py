@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ComputeChecksums, SaveCells
+from sqlalchemy.exc import SAWarning
 
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.submission import StudentResult
@@ -41,19 +43,26 @@ def register_assignment(unit: Unit, db_url: str) -> None:
 
 
 def record_results(unit: Unit, results: list[StudentResult], db_path: Path) -> None:
-    """Write every student's autograded cell scores (replacing an earlier autograde of the same student)."""
+    """Write every student's autograded cell scores, keeping any manual grading already done."""
     use_own_alembic()
-    db_url = f"sqlite:///{db_path.resolve()}"
+    with warnings.catch_warnings():
+        # nbgrader's add_submission builds a SubmittedAssignment while a query autoflushes, and
+        # SQLAlchemy 2 warns "not in session, add operation ... will not proceed"; nbgrader adds the
+        # object right after and its own `nbgrader autograde` prints the same warnings. The scores
+        # land (tests/grading check them in the gradebook), so the noise is kept off the console.
+        warnings.filterwarnings("ignore", message=".*not in session, add operation.*", category=SAWarning)
+        _record(unit, results, f"sqlite:///{db_path.resolve()}")
+
+
+def _record(unit: Unit, results: list[StudentResult], db_url: str) -> None:
     register_assignment(unit, db_url)
     manual = manual_cells(unit)
     with Gradebook(db_url) as gb:
         for result in results:
             gb.update_or_create_student(result.student_id)
-            try:
-                gb.remove_submission(unit.name, result.student_id)
-            except MissingEntry:
-                pass
-            gb.add_submission(unit.name, result.student_id)
+            # Updated in place, as `nbgrader autograde` does: a regrade must not erase the scores
+            # and comments a TA already gave in the formgrader.
+            gb.update_or_create_submission(unit.name, result.student_id)
             per_cell: dict[str, float] = defaultdict(float)
             for test in result.tests:
                 per_cell[test.cell] += test.points
@@ -65,7 +74,7 @@ def record_results(unit: Unit, results: list[StudentResult], db_path: Path) -> N
                         grade.needs_manual_grade = False
                     else:
                         grade.auto_score = None
-                        grade.needs_manual_grade = True
+                        grade.needs_manual_grade = grade.manual_score is None
             gb.db.commit()
 
 

@@ -8,6 +8,7 @@ and its result is written as soon as it exists, so a later crash or kill loses n
 from __future__ import annotations
 
 import json
+import linecache
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ import numpy as np
 from pipelines.grade.probe_io import OUT_DIR, read_probes
 
 H = 1e-5
+EXPORT_FILE = "<export cells>"
 
 
 class ProbeTimeout(BaseException):
@@ -52,9 +54,17 @@ def _outputs(value: Any) -> list[Any]:
 
 def _student_error(exc: BaseException) -> str:
     """The exception and the student's own line where it happened (no engine frames)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<export cells>"]
-    where = f" (export cells, line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
-    return f"{type(exc).__name__}: {str(exc)[:300]}{where}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == EXPORT_FILE]
+    where = f" at `{frames[-1].line}`" if frames and frames[-1].line else ""
+    detail = str(exc)[:300]
+    return f"{type(exc).__name__}{': ' + detail if detail else ''}{where}"
+
+
+def _compile_exports(source: str) -> types.CodeType:
+    """Compile the export cells under one name and register their text with linecache, so that
+    tracebacks can quote the student's own line (exec'd code has no file to read it from)."""
+    linecache.cache[EXPORT_FILE] = (len(source), None, source.splitlines(True), EXPORT_FILE)
+    return compile(source, EXPORT_FILE, "exec")
 
 
 def run_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str, list[Any]]) -> tuple[dict[str, np.ndarray], float]:
@@ -108,7 +118,7 @@ def main() -> int:
     load_error = None
     try:
         signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
-        exec(compile((job / "exports.py").read_text(), "<export cells>", "exec"), module.__dict__)
+        exec(_compile_exports((job / "exports.py").read_text()), module.__dict__)
     except ProbeTimeout:
         load_error = "your export cells took too long to run (they should only define functions and classes)"
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: report it, keep going

@@ -104,7 +104,7 @@ def read_and_restore(job: Job, student_dir: Path) -> bool:
 
 def execute(job: Job) -> None:
     """Step 3: run each notebook with papermill in the sandbox (parameters injected)."""
-    g = job.unit.grading
+    settings = job.unit.sandbox("notebook")
     limits = job.unit.limits("notebook")
     (job.dir / "export").mkdir(exist_ok=True)
     (job.dir / "executed").mkdir(exist_ok=True)
@@ -113,8 +113,8 @@ def execute(job: Job) -> None:
         argv = [
             sys.executable, "-m", "pipelines.execute.run_notebook", name, f"executed/{name}",
             "--parameters", parameters,
-            "--cell-timeout", str(g["sandbox"]["cell_timeout"]),
-            "--output-cap", str(g["sandbox"]["output_cap_kb"] * 1024),
+            "--cell-timeout", str(settings["cell_timeout"]),
+            "--output-cap", str(settings["output_cap_kb"] * 1024),
         ]
         run = run_sandboxed(argv, job.dir, limits, data_dir=job.data_view,
                             env={"DEEPGRADE_EXPORT_DIR": "/job/export"}, log_name=f"execute-{name}.log")
@@ -126,8 +126,9 @@ def execute(job: Job) -> None:
         elif report.exists():
             outcome = json.loads(report.read_text())
             if outcome["status"] != statuses.OK:
-                cell = outcome.get("failed_cell")
-                where = f" (cell {cell + 1})" if isinstance(cell, int) else ""
+                cell, starts = outcome.get("failed_cell"), outcome.get("cell_starts")
+                where = f" (cell {cell + 1}" if isinstance(cell, int) else ""
+                where += f", the one starting `{starts}`)" if where and starts else (")" if where else "")
                 job.flag(outcome["status"], f"{name}{where}: {outcome['message']}")
             report.unlink()
         else:

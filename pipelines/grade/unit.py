@@ -71,10 +71,20 @@ class Unit:
             raise KeyError(f"params.yaml has no threshold '{key}' for {self.name} (units.{self.name}.thresholds)")
         return float(profiled(table[key], self.profile))
 
+    def sandbox(self, kind: str) -> dict[str, Any]:
+        """Sandbox settings for ``notebook`` or ``probes`` runs, most specific last:
+        ``grading.sandbox``, its ``<kind>`` table, then ``units.<unit>.sandbox`` and its ``<kind>``
+        table, each value resolved for the profile (a unit trains for minutes on ``full`` data but
+        seconds on ``ci``, and its cell timeout should say so)."""
+        settings: dict[str, Any] = {}
+        for section in (self.grading.get("sandbox", {}), self.unit_params.get("sandbox", {})):
+            settings.update({k: v for k, v in section.items() if k not in ("notebook", "probes")})
+            settings.update(section.get(kind, {}))
+        return {k: profiled(v, self.profile) for k, v in settings.items()}
+
     def limits(self, kind: str) -> Limits:
-        """Sandbox limits for ``notebook`` or ``probes`` runs."""
-        base = self.grading["sandbox"]
-        return Limits.from_params(base, **base.get(kind, {}))
+        """Sandbox resource limits for ``notebook`` or ``probes`` runs."""
+        return Limits.from_params(self.sandbox(kind))
 
     # --- files ---------------------------------------------------------------------------
     @property

@@ -202,3 +202,19 @@ def test_gradebook_holds_the_scores(graded: Path, toy_root: Path) -> None:
         assert sub.score == 5
         assert sub.needs_manual_grade
         assert gb.find_submission(toy.UNIT, "patch_numpy").score < 5
+
+
+def test_regrade_keeps_the_manual_grading(graded: Path, toy_root: Path) -> None:
+    """A TA's score on a written answer survives a later autograde of the same batch."""
+    from nbgrader.api import Gradebook
+
+    db = f"sqlite:///{toy_root / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        grade = gb.find_grade("explain", toy.UNIT, toy.UNIT, "full")
+        grade.manual_score = 1
+        gb.db.commit()
+    assert autograde(toy.UNIT, toy_root / "submitted", graded, workers=1) == 0
+    with Gradebook(db) as gb:
+        assert gb.find_grade("explain", toy.UNIT, toy.UNIT, "full").manual_score == 1
+        sub = gb.find_submission(toy.UNIT, "full")
+        assert (sub.score, sub.needs_manual_grade) == (6, False)

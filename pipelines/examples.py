@@ -1,0 +1,148 @@
+"""Generate example submissions of an assignment from its source notebook.
+
+Why: the grader must be exercised end to end on realistic submissions (a perfect one, a half-done
+one, a subtly wrong one, one that never finishes, one that is not even JSON), and hand-written
+notebooks would drift from the assignment. Each example is derived from the source with nbformat,
+so it follows every edit of the unit. The unit says how its students differ in the ``examples``
+section of its ``assignment.yaml``::
+
+    examples:
+      half_done: [impl_softmax_loss_naive, ...]       # answer cells left as the release stub
+      wrong_gradient: {cell: impl_x, replace: "dW = a + b", with: "dW = a"}   # a one-line bug
+      timeout: tune_svm                               # answer cell that starts with an endless loop
+
+``deepgrade examples <unit> [--out examples/submitted]`` writes
+``<out>/<student>/<unit>/<notebook>.ipynb`` for the students in ``STUDENTS``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+import yaml
+from nbformat import NotebookNode
+from nbgrader.preprocessors import ClearSolutions
+
+from pipelines.errors import DeepgradeError
+from pipelines.grade import notebook as nbtools
+from pipelines.paths import project_root
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+STUDENTS = ("full", "half_done", "wrong_gradient", "timeout", "invalid_json")
+# What a notebook cut off mid-save looks like: the start of a JSON document.
+TRUNCATED_JSON = '{"cells": [{"cell_type": "code", "source": "cut off mid-save'
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the example students of one assignment differ from the source solution."""
+
+    unanswered: tuple[str, ...]
+    bug_cell: str
+    bug_text: str
+    bug_replacement: str
+    endless: str
+
+    @classmethod
+    def from_config(cls, unit: str, config: dict[str, Any]) -> "Recipe":
+        section = config.get("examples")
+        if not section:
+            raise DeepgradeError(f"assignments/{unit}/assignment.yaml has no 'examples' section (see pipelines/examples.py)")
+        try:
+            bug = section["wrong_gradient"]
+            return cls(tuple(section["half_done"]), bug["cell"], bug["replace"], bug["with"], section["timeout"])
+        except (KeyError, TypeError) as exc:
+            raise DeepgradeError(
+                f"assignments/{unit}/assignment.yaml: the 'examples' section needs half_done (a list of cells), "
+                f"wrong_gradient (cell, replace, with) and timeout (a cell); missing {exc}"
+            ) from exc
+
+
+def solved(cell: NotebookNode) -> NotebookNode:
+    """The answer cell as a student who solved it hands it in: the solution, without the markers."""
+    cell = copy.deepcopy(cell)
+    cell.source = "\n".join(line for line in cell.source.split("\n") if line.strip() not in (BEGIN, END))
+    return cell
+
+
+def stub(cell: NotebookNode) -> NotebookNode:
+    """The answer cell as released (nbgrader's ClearSolutions): what an unanswered cell looks like."""
+    nb = nbformat.v4.new_notebook(cells=[copy.deepcopy(cell)])
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    cleared, _ = ClearSolutions().preprocess(nb, {})
+    return cleared.cells[0]
+
+
+def _with_bug(cell: NotebookNode, recipe: Recipe) -> NotebookNode:
+    count = cell.source.count(recipe.bug_text)
+    if count != 1:
+        raise DeepgradeError(
+            f"examples recipe: {recipe.bug_text!r} occurs {count} times in cell '{recipe.bug_cell}' (expected once)"
+        )
+    cell.source = cell.source.replace(recipe.bug_text, recipe.bug_replacement)
+    return cell
+
+
+def _endless(cell: NotebookNode) -> NotebookNode:
+    cell.source = "while True:  # an endless loop: the grader must stop it\n    pass\n" + cell.source
+    return cell
+
+
+def _writer(student: str, recipe: Recipe) -> Callable[[NotebookNode], NotebookNode]:
+    """How ``student`` writes one answer cell of the source."""
+
+    def write(cell: NotebookNode) -> NotebookNode:
+        gid = nbtools.grade_id(cell)
+        if student == "half_done" and gid in recipe.unanswered:
+            return stub(cell)
+        answer = solved(cell)
+        if student == "wrong_gradient" and gid == recipe.bug_cell:
+            return _with_bug(answer, recipe)
+        if student == "timeout" and gid == recipe.endless:
+            return _endless(answer)
+        return answer
+
+    return write
+
+
+def submitted_notebook(source: NotebookNode, student: str, recipe: Recipe) -> NotebookNode:
+    """The source notebook as ``student`` hands it in (no outputs, like a fresh save)."""
+    nb = copy.deepcopy(source)
+    write = _writer(student, recipe)
+    nb.cells = [write(cell) if nbtools.is_solution(cell) else cell for cell in nb.cells]
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def make_examples(unit: str, out: Path) -> list[Path]:
+    """Write every example student's submission of ``unit`` under ``out``; returns the files written."""
+    folder = project_root() / "assignments" / unit
+    config = yaml.safe_load((folder / "assignment.yaml").read_text()) or {}
+    recipe = Recipe.from_config(unit, config)
+    names = list(config.get("notebooks", []))
+    sources = [nbtools.load_source(folder / name) for name in names]
+    answers = {nbtools.grade_id(c) for nb in sources for c in nb.cells if nbtools.is_solution(c)}
+    missing = sorted((set(recipe.unanswered) | {recipe.bug_cell, recipe.endless}) - answers)
+    if missing:
+        raise DeepgradeError(f"assignments/{unit}/assignment.yaml: examples name cells that are not answer cells: {missing}")
+    written = []
+    for student in STUDENTS:
+        target = out / student / unit
+        target.mkdir(parents=True, exist_ok=True)
+        for name, source in zip(names, sources):
+            path = target / name
+            if student == "invalid_json":
+                path.write_text(TRUNCATED_JSON)
+            else:
+                nb = submitted_notebook(source, student, recipe)
+                nbformat.validate(nb)
+                nbformat.write(nb, path)
+            written.append(path)
+    return written

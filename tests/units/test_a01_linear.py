@@ -1,0 +1,135 @@
+"""Unit a01 end to end: the generated example submissions, graded as `dvc repro` grades them.
+
+The data is a CIFAR-10 fixture written here in the official python-batch format (through the real
+fetch and prepare stages): ten noisy class templates, so a linear classifier can learn it and the
+accuracy checks mean something. The profile resolves to ``ci`` (the fixture mirror declares its files
+as subsets), so the ci thresholds of params.yaml apply. Each example student must get the status and
+the partial score its defect deserves: the expectations are written per grader test, by name.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import yaml
+
+from pipelines.data.fetch import fetch
+from pipelines.data.prepare import prepare
+from pipelines.examples import make_examples
+from pipelines.grade.batch import autograde
+from tests.data import fixtures
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = "a01_linear"
+CELL_TIMEOUT = 20  # seconds; the fixture's slowest cell (the tuning grid) takes about 2 s
+
+
+def learnable_cifar(root: Path, rng: np.random.Generator) -> None:
+    """Official-format batches (uneven sizes, like the mirror) drawn around ten class templates."""
+    templates = rng.choice([-1.0, 1.0], size=(10, 3072))
+    for name, rows in {**{f"data_batch_{i}": 230 + 10 * i for i in range(1, 6)}, "test_batch": 300}.items():
+        labels = rng.integers(0, 10, rows)
+        pixels = 128 + 10 * templates[labels] + rng.normal(0, 40, (rows, 3072))
+        fixtures.write_cifar_batch(root / "cifar-10-batches-py" / name, np.clip(pixels, 0, 255), labels.tolist())
+    fixtures.write_cifar_meta(root / "cifar-10-batches-py" / "batches.meta")
+    fixtures.write_manifest(root)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Grade the example submissions of a01 in a throwaway project; returns the output folder."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "assignments" / UNIT, root / "assignments" / UNIT)
+    shutil.copytree(REPO / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["units"][UNIT]["sandbox"]["notebook"]["cell_timeout"] = CELL_TIMEOUT
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    mirror = root / "mirror"
+    learnable_cifar(mirror, np.random.default_rng(7))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPGRADE_ROOT", str(root))
+        mp.setenv("DEEPGRADE_DATA_DIR", str(root / "data"))
+        mp.setenv("DEEPGRADE_DATA_MIRROR", str(mirror))
+        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
+        from pipelines.params import _load
+
+        _load.cache_clear()
+        fetch("cifar10")
+        prepare("cifar10")
+        make_examples(UNIT, root / "submitted")
+        assert autograde(UNIT, root / "submitted", root / "graded", workers=2) == 0
+        yield root / "graded"
+        _load.cache_clear()
+
+
+def results(graded: Path, student: str) -> dict:
+    return json.loads((graded / student / "results.json").read_text())
+
+
+def failed(result: dict) -> set[str]:
+    return {t["name"] for t in result["tests"] if t["points"] < t["max_points"]}
+
+
+def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
+    with open(graded / "grades.csv", newline="") as f:
+        rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
+    assert rows == {"full": "ok", "half_done": "error", "wrong_gradient": "error",
+                    "timeout": "timeout", "invalid_json": "invalid_notebook"}
+
+
+def test_the_full_solution_gets_full_marks(graded: Path) -> None:
+    r = results(graded, "full")
+    assert r["score"] == r["max_score"] > 0, failed(r)
+    accuracy = {t["name"]: t["message"] for t in r["tests"] if t["name"].endswith("test_accuracy")}
+    assert set(accuracy) == {"test_svm_test_accuracy", "test_softmax_test_accuracy"}
+    assert all("required" in message for message in accuracy.values())
+
+
+def test_half_done_keeps_the_svm_points_and_loses_the_softmax_ones(graded: Path) -> None:
+    r = results(graded, "half_done")
+    lost = failed(r)
+    assert {t["name"] for t in r["tests"] if "softmax" in t["name"]} <= lost
+    assert not any("svm" in name for name in lost)
+    assert "NotImplementedError" in next(t["message"] for t in r["tests"] if t["name"] == "test_softmax_naive_loss")
+    assert 0 < r["score"] < r["max_score"]
+
+
+def test_wrong_gradient_loses_exactly_the_gradient_checks(graded: Path) -> None:
+    r = results(graded, "wrong_gradient")
+    gradient_checks = {"test_softmax_vectorized_gradient", "test_softmax_vectorized_huge_scores",
+                       "test_softmax_vectorized_cifar_sized"}
+    # Training with the wrong gradient may or may not cost test accuracy; nothing else may be lost.
+    assert gradient_checks <= failed(r) <= gradient_checks | {"test_softmax_test_accuracy"}
+    message = next(t["message"] for t in r["tests"] if t["name"] == "test_softmax_vectorized_gradient")
+    assert "dW: relative error" in message and "tolerance" in message
+    assert any("the two gradients differ" in m for m in r["messages"])  # the notebook's own check
+
+
+def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
+    r = results(graded, "timeout")
+    assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
+    source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
+    position = 1 + next(i for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "tune_svm")
+    # The cell as the student sees it: its place in their notebook and its first line of code.
+    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    # The loss functions are graded from the export cells; the predictions were never exported.
+    assert failed(r) == {"test_svm_test_accuracy", "test_softmax_test_accuracy"}
+
+
+def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
+    r = results(graded, "invalid_json")
+    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
+    assert "not a valid Jupyter notebook" in r["messages"][0]
+
+
+def test_feedback_shows_no_solution_code(graded: Path) -> None:
+    solution = "dW = X.T.dot(dscores) / num_train + reg * W"
+    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
+        html = (graded / student / "feedback.html").read_text()
+        assert solution not in html and "def test_" not in html
