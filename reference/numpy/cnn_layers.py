@@ -157,28 +157,28 @@ def max_pool_backward_naive(dout: np.ndarray, cache: tuple) -> np.ndarray:
 def conv_forward_fast(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict[str, int]
 ) -> tuple[np.ndarray, tuple]:
-    """Vectorized convolution: im2col by a sliding-window view, then one matrix product.
+    """Vectorized convolution: im2col by a sliding-window view, then one batched matrix product.
 
     x (N, C, H, W), w (F, C, HH, WW), b (F,), conv_param {'stride', 'pad'}; same output and sizes
-    as ``conv_forward_naive``. The column matrix has shape (C*HH*WW, N*H'*W') (channel-major rows,
-    so the product with w.reshape(F, -1) is a single wide GEMM). cache = (x, w, b, conv_param, cols).
+    as ``conv_forward_naive``. The columns have shape (N, C*HH*WW, H'*W'), so ``w.reshape(F, -1) @
+    cols`` is already in (N, F, H'*W') order: no transpose of the output, forward or backward (on
+    CPU those copies cost as much as the products). cache = (x, w, b, conv_param, cols).
     """
     stride, pad = conv_param["stride"], conv_param["pad"]
     n_img, chans, height, width = x.shape
     n_filt, _, hh, ww = w.shape
     h_out, w_out = _out_size(height, hh, pad, stride), _out_size(width, ww, pad, stride)
     windows = sliding_window_view(_pad(x, pad), (hh, ww), axis=(2, 3))[:, :, ::stride, ::stride]
-    cols = windows.transpose(1, 4, 5, 0, 2, 3).reshape(chans * hh * ww, n_img * h_out * w_out)
-    prod = (w.reshape(n_filt, -1) @ cols).reshape(n_filt, n_img, h_out, w_out)
-    out = np.empty((n_img, n_filt, h_out, w_out), dtype=np.result_type(prod, b))
-    np.add(prod.transpose(1, 0, 2, 3), b.reshape(1, -1, 1, 1), out=out)
-    return out, (x, w, b, conv_param, cols)
+    cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(n_img, chans * hh * ww, h_out * w_out)
+    out = np.matmul(w.reshape(n_filt, -1), cols).astype(np.result_type(x, w, b), copy=False)
+    out += b.reshape(1, -1, 1)
+    return out.reshape(n_img, n_filt, h_out, w_out), (x, w, b, conv_param, cols)
 
 
 def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward pass of ``conv_forward_fast``: dout (N, F, H', W') -> dx (N, C, H, W), dw, db (F,).
 
-    dw and the column gradients are two GEMMs against the cached columns; col2im adds the column
+    dw and the column gradients are products with the cached columns; col2im adds the column
     gradient of each kernel offset (p, q) into the strided slice of the padded input it came from.
     """
     x, w, _, conv_param, cols = cache
@@ -186,16 +186,15 @@ def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     n_img, chans, height, width = x.shape
     n_filt, _, hh, ww = w.shape
     _, _, h_out, w_out = dout.shape
-    dflat = dout.transpose(1, 0, 2, 3).reshape(n_filt, -1)
-    db = dflat.sum(axis=1)
-    dw = (dflat @ cols.T).reshape(w.shape)
-    dcols = (w.reshape(n_filt, -1).T @ dflat).reshape(chans, hh, ww, n_img, h_out, w_out)
-    dxp = np.zeros((chans, n_img, height + 2 * pad, width + 2 * pad), dtype=dcols.dtype)
+    dflat = dout.reshape(n_img, n_filt, h_out * w_out)
+    db = dflat.sum(axis=(0, 2))
+    dw = np.tensordot(dflat, cols, axes=([0, 2], [0, 2])).reshape(w.shape)
+    dcols = np.matmul(w.reshape(n_filt, -1).T, dflat).reshape(n_img, chans, hh, ww, h_out, w_out)
+    dxp = np.zeros((n_img, chans, height + 2 * pad, width + 2 * pad), dtype=dcols.dtype)
     for p in range(hh):
         for q in range(ww):
-            dxp[:, :, _offset_slice(p, stride, h_out), _offset_slice(q, stride, w_out)] += dcols[:, p, q]
-    dx = np.ascontiguousarray(dxp[:, :, pad : pad + height, pad : pad + width].transpose(1, 0, 2, 3))
-    return dx, dw, db
+            dxp[:, :, _offset_slice(p, stride, h_out), _offset_slice(q, stride, w_out)] += dcols[:, :, p, q]
+    return dxp[:, :, pad : pad + height, pad : pad + width].copy(), dw, db
 
 
 def _first_max(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
