@@ -4,6 +4,11 @@ Both grade the same N submissions (copies of the unit's source solution under di
 ids, so the cache cannot help the first run), measured in this one run on this machine. Then
 deepgrade grades the unchanged batch again: the cached re-run. Prints seconds and ratios.
 
+The work is the same: stock nbgrader's copies state in their parameters cell what deepgrade injects
+(data profile, seed, data folder). What differs is the engine: nbgrader runs one notebook at a time
+with the machine's default BLAS threads; deepgrade runs N sandboxed workers with one BLAS thread each
+(plus the probes and hidden graders, which stock nbgrader does not have).
+
     python benchmarks/grade_throughput.py a01_linear --students 20
 """
 
@@ -18,10 +23,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipelines.grade.unit import Unit  # noqa: E402
+from pipelines.paths import prepared_dir  # noqa: E402
+
+
+def with_parameters(path: Path, values: dict[str, object]) -> None:
+    """Rewrite the notebook's ``parameters`` cell to assign ``values`` (what papermill would inject)."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    cell.source = "\n".join(f"{name} = {value!r}" for name, value in values.items())
+    nbformat.write(nb, path)
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
@@ -47,18 +63,25 @@ def main() -> None:
         tmp = Path(tmp)
         course = tmp / "nbgrader_course"
         shutil.copytree(unit.root, course / "source" / args.assignment, ignore=shutil.ignore_patterns("graders", "assignment.yaml"))
+        # Same work for both: stock nbgrader injects no parameters, so its copies state the values
+        # deepgrade injects (data profile, seed, data folder) in their parameters cell.
+        parameters = {"data_dir": str(prepared_dir()), "seed": int(unit.params.get("seed", 0)), "device": "cpu",
+                      "profile": unit.profile}
+        for nb in unit.notebooks:
+            with_parameters(course / "source" / args.assignment / nb, parameters)
         for i in range(args.students):
-            folder = course / "submitted" / f"student{i:02d}" / args.assignment
-            folder.mkdir(parents=True)
-            for nb in unit.notebooks:
-                shutil.copy2(unit.source_notebook(nb), folder / nb)
+            for base, source in ((course / "submitted", course / "source" / args.assignment), (tmp / "submitted", unit.root)):
+                folder = base / f"student{i:02d}" / args.assignment
+                folder.mkdir(parents=True)
+                for nb in unit.notebooks:
+                    shutil.copy2(source / nb, folder / nb)
         root = [f"--CourseDirectory.root={course}"]
         timed(["nbgrader", "generate_assignment", args.assignment, "--force", *root], env, course)
         stock = timed(["nbgrader", "autograde", args.assignment, "--force", *root,
                        "--ExecutePreprocessor.timeout=1800"], env, course)
 
         cache_env = {**env, "DEEPGRADE_CACHE_DIR": str(tmp / "cache")}
-        cmd = ["deepgrade", "autograde", args.assignment, str(course / "submitted"), "--out", str(tmp / "out"),
+        cmd = ["deepgrade", "autograde", args.assignment, str(tmp / "submitted"), "--out", str(tmp / "out"),
                "--workers", str(args.workers)]
         first = timed(cmd, cache_env, REPO)
         again = timed(cmd, cache_env, REPO)

@@ -5,7 +5,7 @@ the student's exported functions -- and *tests* that compare the returned plain 
 reference. Tests never see student objects, only numbers the sandbox wrote to ``.npz``.
 
     @probe("svm_loss_naive")
-    def svm_small(rng):                       # fresh seed every run
+    def svm_small(rng):                       # seeded per student and submission
         return {"args": [W, X, y, 0.1]}
 
     @points(3, cell="svm_loss_naive")         # counts towards that nbgrader grade cell
