@@ -138,7 +138,10 @@ def main() -> int:
             except MemoryError:
                 meta["error"] = f"{spec['call']} ran out of memory"
             except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: all reported
-                meta["error"] = f"{spec['call']} raised {_student_error(exc)}"
+                if isinstance(exc, NotImplementedError):
+                    meta["error"] = f"{spec['call']} is not implemented yet (it raised {_student_error(exc)})"
+                else:
+                    meta["error"] = f"{spec['call']} raised {_student_error(exc)}"
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         if meta["error"] is None:
