@@ -29,7 +29,7 @@ from reference.numpy.rnn_layers import (
     word_embedding_backward,
     word_embedding_forward,
 )
-from reference.numpy.trainer import UpdateRule, resolve_update_rule
+from reference.numpy.trainer import UpdateRule, decay_learning_rates, resolve_update_rule, update_params
 
 __all__ = ["CaptioningRNN", "CaptioningTrainer", "sample_coco_minibatch"]
 
@@ -196,10 +196,7 @@ class CaptioningTrainer:
         captions, features, _ = sample_coco_minibatch(self.data, self.batch_size, "train", self.rng)
         loss, grads = self.model.loss(features, captions)
         self.loss_history.append(float(loss))
-        for name, w in self.model.params.items():
-            self.model.params[name], self.updater_configs[name] = self.update_rule(
-                w, grads[name], self.updater_configs[name]
-            )
+        update_params(self.model.params, grads, self.update_rule, self.updater_configs)
 
     def train(self) -> None:
         """Run ``num_epochs`` epochs, printing ``(Iteration t / total) loss: ...`` every ``print_every``."""
@@ -212,6 +209,4 @@ class CaptioningTrainer:
                 print("(Iteration %d / %d) loss: %f" % (t + 1, num_iterations, self.loss_history[-1]))
             if (t + 1) % iterations_per_epoch == 0:
                 self.epoch += 1
-                for config in self.updater_configs.values():
-                    if "learning_rate" in config:
-                        config["learning_rate"] *= self.lr_decay
+                decay_learning_rates(self.updater_configs, self.lr_decay)

@@ -37,6 +37,20 @@ def resolve_update_rule(update_rule: str | UpdateRule) -> UpdateRule:
     return getattr(updater, update_rule)
 
 
+def update_params(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], rule: UpdateRule,
+                  configs: dict[str, dict[str, Any]]) -> None:
+    """One ``rule(w, dw, config)`` call per parameter, each with its own config; both dicts updated in place."""
+    for name, w in params.items():
+        params[name], configs[name] = rule(w, grads[name], configs[name])
+
+
+def decay_learning_rates(configs: dict[str, dict[str, Any]], lr_decay: float) -> None:
+    """Multiply every config's ``learning_rate`` by ``lr_decay`` (at an epoch's end)."""
+    for config in configs.values():
+        if "learning_rate" in config:
+            config["learning_rate"] *= lr_decay
+
+
 class Trainer:
     """Minibatch training of ``model`` on ``data`` with an update rule from ``updater``.
 
@@ -97,10 +111,7 @@ class Trainer:
         batch = self.rng.integers(self.X_train.shape[0], size=self.batch_size)
         loss, grads = self.model.loss(self.X_train[batch], self.y_train[batch])
         self.loss_history.append(float(loss))
-        for name, w in self.model.params.items():
-            next_w, next_config = self.update_rule(w, grads[name], self.updater_configs[name])
-            self.model.params[name] = next_w
-            self.updater_configs[name] = next_config
+        update_params(self.model.params, grads, self.update_rule, self.updater_configs)
 
     def check_accuracy(
         self, X: np.ndarray, y: np.ndarray, num_samples: int | None = None, batch_size: int = 100
@@ -132,8 +143,7 @@ class Trainer:
             epoch_end = (t + 1) % iterations_per_epoch == 0
             if epoch_end:
                 self.epoch += 1
-                for config in self.updater_configs.values():
-                    config["learning_rate"] *= self.lr_decay
+                decay_learning_rates(self.updater_configs, self.lr_decay)
             if t == 0 or t == num_iterations - 1 or epoch_end:
                 self._record_accuracy()
         self.model.params = self.best_params
