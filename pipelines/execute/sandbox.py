@@ -146,6 +146,9 @@ def build_command(
         "MKL_NUM_THREADS": "1",
         "MALLOC_ARENA_MAX": "2",
         "DEEPGRADE_DATA_DIR": str(DATA_DIR),
+        # The very package the grader runs (bound above), whatever way it was installed: an
+        # editable install's finder may point at another checkout, which is not visible here.
+        "PYTHONPATH": str(pkg.parent),
     }
     base_env.update(env or {})
     args.append("--clearenv")
