@@ -1,108 +1,215 @@
-"""Runs INSIDE the sandbox: execute one notebook with papermill and say how it ended.
+"""Runs INSIDE the sandbox: execute one notebook with papermill and report, cell by cell, how it went.
 
 Every cell is run even after an error (as nbgrader does), so a half-done notebook still produces
-what it can. The outcome goes to ``execution.json``; oversized outputs are cut before the executed
-notebook is written back, so a student printing gigabytes cannot flood the grader.
+what it can. The runner itself never runs student code (the kernel, a separate process, does), so
+what it sends over the report channel (``channel.Reporter``) is the one account of the run the
+grader trusts: each cell as it starts, each failing cell with its own error, the cell that hit the
+per-cell time limit, how the kernel died. Nothing is decided from text; the grader maps these typed
+records to statuses (``pipelines.execute.outcome``).
+
+Outputs are capped while they arrive (per cell and for the whole notebook), so a student printing
+gigabytes neither fills the runner's memory nor the disk: the notebook keeps running and the cut
+is reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-import nbformat
+from pipelines.execute.channel import Reporter
 
-from pipelines.execute import statuses
-
-_MARK = "\n[deepgrade: output truncated]\n"
-
-
-def cap_outputs(nb: nbformat.NotebookNode, max_bytes: int) -> None:
-    """Truncate text outputs and drop rich outputs larger than ``max_bytes`` per cell output."""
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and len(out.get("text", "")) > max_bytes:
-                out["text"] = out["text"][:max_bytes] + _MARK
-            for mime, value in list(out.get("data", {}).items()):
-                if len(str(value)) > max_bytes:
-                    out["data"] = {"text/plain": _MARK.strip()}
-                    break
+INJECTED_TAGS = ("injected-parameters", "papermill-error-cell-tag")
+_MAX_ERROR_TEXT = 2000
 
 
-def classify(exc: BaseException, cell_timeout: int) -> tuple[str, str]:
-    """Map what papermill/nbclient raised to a status and a one-line message."""
-    name = type(exc).__name__
-    ename = getattr(exc, "ename", "") or ""
-    text = str(exc).strip().splitlines()
-    detail = text[-1] if text else name
-    if name in ("CellTimeoutError", "TimeoutError") or "timed out" in str(exc).lower():
-        return statuses.TIMEOUT, f"the cell ran longer than the per-cell limit of {cell_timeout} s and was stopped"
-    if name == "DeadKernelError":
-        return statuses.KERNEL_DIED, "the Python kernel exited (os._exit, a crash, or the CPU-time limit)"
-    if ename == "MemoryError" or name == "MemoryError":
-        return statuses.OOM, "a cell ran out of memory (MemoryError under the sandbox's memory limit)"
-    return statuses.ERROR, detail[:500]
+def _message_size(msg: dict[str, Any]) -> int:
+    content = msg.get("content", {})
+    if msg.get("msg_type") == "stream":
+        return len(content.get("text", ""))
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in content.get("data", {}).values())
 
 
-def first_error_cell(nb: nbformat.NotebookNode) -> int | None:
-    for i, cell in enumerate(nb.cells):
+def cell_place(cells: list[Any], index: int) -> dict[str, Any]:
+    """A cell as the student knows it: its 1-based position in THEIR notebook (papermill's injected
+    cells do not count), its nbgrader id if any, and its first line of code (Jupyter shows no numbers)."""
+    cell = cells[index]
+    injected = sum(any(t in c.get("metadata", {}).get("tags", []) for t in INJECTED_TAGS) for c in cells[:index])
+    lines = [ln.strip() for ln in cell.get("source", "").splitlines()]
+    first = next((ln for ln in lines if ln and not ln.startswith("#")), "")
+    grade_id = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+    return {"position": index - injected + 1, "starts": first[:80], "grade_id": grade_id}
+
+
+def failed_cells(cells: list[Any]) -> list[dict[str, Any]]:
+    """Every cell with an error output, each with its own error."""
+    failed = []
+    for index, cell in enumerate(cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                return i
-    return None
+                failed.append({**cell_place(cells, index), "ename": str(out.get("ename", ""))[:200],
+                               "evalue": str(out.get("evalue", ""))[:_MAX_ERROR_TEXT]})
+                break
+    return failed
 
 
-def where(nb: nbformat.NotebookNode, index: int) -> dict[str, object]:
-    """The failed cell as the student knows it: its position in THEIR notebook (papermill's injected
-    parameters cell does not count) and its first line of code (Jupyter shows no cell numbers)."""
-    injected = sum("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells[:index])
-    lines = [ln.strip() for ln in nb.cells[index].source.splitlines()]
-    first = next((ln for ln in lines if ln and not ln.startswith("#")), "")
-    return {"failed_cell": index - injected, "cell_starts": first[:80]}
+def _client_class() -> type:
+    """papermill's nbclient subclass, extended to cap outputs and to watch cells and the kernel.
+
+    Built on first use so that importing this module stays cheap."""
+    import nbformat
+    from nbclient.exceptions import DeadKernelError
+    from papermill.clientwrap import PapermillNotebookClient
+    from traitlets import Any as AnyTrait
+    from traitlets import Int
+
+    class WatchedClient(PapermillNotebookClient):  # type: ignore[misc, valid-type]
+        reporter = AnyTrait(None).tag(config=True)
+        output_cap = Int(256 * 1024).tag(config=True)
+        total_cap = Int(32 * 1024 * 1024).tag(config=True)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.current: int | None = None
+            self.kernel_exit: int | None = None
+            self.capped: dict[int, int] = {}
+            self._cell_bytes: dict[int, int] = {}
+            self._total = 0
+
+        def execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+            self.current = cell_index
+            if cell.cell_type == "code":
+                self.reporter.send({"event": "cell", **cell_place(self.nb.cells, cell_index)})
+            try:
+                return super().execute_cell(cell, cell_index, *args, **kwargs)
+            except DeadKernelError:
+                self.kernel_exit = self._kernel_returncode()
+                raise
+
+        def _kernel_returncode(self) -> int | None:
+            process = getattr(getattr(self.km, "provisioner", None), "process", None)
+            if process is None:
+                return None
+            try:
+                return process.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - a kernel that will not say how it ended
+                return None
+
+        def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+            if msg.get("msg_type") == "error":
+                content = msg["content"]
+                content["evalue"] = str(content.get("evalue", ""))[:_MAX_ERROR_TEXT]
+                content["traceback"] = [line[:_MAX_ERROR_TEXT] for line in content.get("traceback", [])[-40:]]
+                return super().output(outs, msg, display_id, cell_index)
+            size = _message_size(msg)
+            used = self._cell_bytes.get(cell_index, 0)
+            if used + size > self.output_cap or self._total + size > self.total_cap:
+                if cell_index not in self.capped:
+                    self.capped[cell_index] = used
+                    outs.append(nbformat.v4.new_output(
+                        "stream", name="stderr",
+                        text=f"\n[deepgrade: further output of this cell was cut: the limit is "
+                             f"{self.output_cap // 1024} KB per cell and {self.total_cap // 2**20} MB per notebook]\n"))
+                return None
+            self._cell_bytes[cell_index] = used + size
+            self._total += size
+            return super().output(outs, msg, display_id, cell_index)
+
+    return WatchedClient
+
+
+def _engine(client_class: type) -> type:
+    """A papermill engine running ``client_class`` (papermill's own nbclient engine, client swapped)."""
+    from papermill.engines import NBClientEngine
+
+    class SandboxEngine(NBClientEngine):  # type: ignore[misc, valid-type]
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                     stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+                                     execution_timeout: int | None = None, **kwargs: Any) -> Any:
+            kwargs.pop("input_path", None)
+            client = client_class(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
+                                  kernel_name=kernel_name, log_output=log_output, **kwargs)
+            SandboxEngine.client = client
+            return client.execute()
+
+    return SandboxEngine
+
+
+def run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: int, output_cap: int,
+        total_cap: int, reporter: Reporter) -> None:
+    """Execute ``notebook`` into ``output``; send one ``end`` record saying how the run ended."""
+    from pipelines.execute.imports import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillExecutionError
+
+    engine = _engine(_client_class())
+    papermill_engines.register("deepgrade", engine)
+    ending: dict[str, Any] = {"kind": "finished"}
+    try:
+        papermill.execute_notebook(
+            notebook, output, parameters=parameters, engine_name="deepgrade", kernel_name="python3",
+            execution_timeout=cell_timeout, cwd=str(Path(notebook).parent), progress_bar=False,
+            log_output=False, allow_errors=True, request_save_on_cell_execute=False,
+            reporter=reporter, output_cap=output_cap, total_cap=total_cap,
+        )
+    except PapermillExecutionError:
+        pass  # raised after the run when a cell failed: every failing cell is reported below
+    except CellTimeoutError:
+        ending = {"kind": "cell_timeout"}
+    except DeadKernelError:
+        ending = {"kind": "kernel_died"}
+    except OSError as exc:
+        ending = {"kind": "output_too_large" if exc.errno == errno.EFBIG else "runner_error",
+                  "detail": f"{type(exc).__name__}: {exc}"[:500]}
+    except Exception as exc:  # noqa: BLE001 - every ending must be reported
+        ending = {"kind": "runner_error", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+    client = getattr(engine, "client", None)
+    cells = client.nb.cells if client is not None else []
+    if client is not None and ending["kind"] != "finished":
+        ending.update(_write_partial(client.nb, output))
+    if client is not None and client.current is not None and ending["kind"] in ("cell_timeout", "kernel_died"):
+        ending["cell"] = cell_place(cells, client.current)
+    reporter.send({
+        "event": "end",
+        "ending": ending,
+        "kernel_exit": client.kernel_exit if client is not None else None,
+        "errors": failed_cells(cells),
+        "capped": [cell_place(cells, i) for i in sorted(client.capped)] if client is not None else [],
+    })
+
+
+def _write_partial(nb: Any, output: str) -> dict[str, Any]:
+    """papermill writes the executed notebook only when the run ends normally; keep what ran."""
+    import nbformat
+
+    try:
+        nbformat.write(nb, output)
+    except OSError as exc:
+        return {"kind": "output_too_large"} if exc.errno == errno.EFBIG else {"write_error": str(exc)[:300]}
+    return {}
 
 
 def main(argv: list[str] | None = None) -> int:
+    reporter = Reporter.from_environment()
     ap = argparse.ArgumentParser()
     ap.add_argument("notebook")
     ap.add_argument("output")
     ap.add_argument("--parameters", default="{}")
     ap.add_argument("--cell-timeout", type=int, required=True)
     ap.add_argument("--output-cap", type=int, required=True)
+    ap.add_argument("--total-cap", type=int, required=True)
     args = ap.parse_args(argv)
-
-    import papermill
-
-    status, message = statuses.OK, ""
-    try:
-        papermill.execute_notebook(
-            args.notebook,
-            args.output,
-            parameters=json.loads(args.parameters),
-            kernel_name="python3",
-            execution_timeout=args.cell_timeout,
-            cwd=str(Path(args.notebook).parent),
-            progress_bar=False,
-            log_output=False,
-            allow_errors=True,
-        )
-    except BaseException as exc:  # noqa: BLE001 - every ending must be reported, none may escape
-        status, message = classify(exc, args.cell_timeout)
-    out = Path(args.output)
-    outcome: dict[str, object] = {"failed_cell": None, "cell_starts": ""}
-    if out.exists():
-        nb = nbformat.read(out, as_version=4)
-        cap_outputs(nb, args.output_cap)
-        failed = first_error_cell(nb)
-        nbformat.write(nb, out)
-        if failed is not None:
-            outcome = where(nb, failed)
-            if status == statuses.OK:
-                err = next(o for o in nb.cells[failed].outputs if o.output_type == "error")
-                status = statuses.OOM if err.ename == "MemoryError" else statuses.ERROR
-                message = f"{err.ename}: {err.evalue}"[:500]
-    Path("execution.json").write_text(json.dumps({"status": status, "message": message, **outcome}))
+    run(args.notebook, args.output, json.loads(args.parameters), args.cell_timeout, args.output_cap,
+        args.total_cap, reporter)
     return 0
 
 

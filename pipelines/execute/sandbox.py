@@ -17,14 +17,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pipelines.errors import DeepgradeError
+from pipelines.execute.channel import REPORT_FD_ENV
 
 JOB_DIR = Path("/job")
+# Student code runs as this unprivileged user in its own user namespace, without capabilities,
+# even when the grader runs as root (as CI does): root inside a plain bwrap keeps every capability.
+SANDBOX_UID = 65534
+MAX_REPORT_BYTES = 512 * 1024 * 1024
 DATA_DIR = Path("/data")
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "passwd", "group", "localtime", "nsswitch.conf")
@@ -54,6 +60,8 @@ class SandboxRun:
     timed_out: bool
     seconds: float
     output: str
+    report: bytes = b""
+    report_overflow: bool = False
 
     @property
     def killed_by(self) -> str | None:
@@ -113,6 +121,10 @@ def build_command(
     args = [
         bwrap_path(),
         "--unshare-all",
+        "--unshare-user",
+        "--uid", str(SANDBOX_UID),
+        "--gid", str(SANDBOX_UID),
+        "--cap-drop", "ALL",
         "--die-with-parent",
         "--new-session",
         "--hostname", "sandbox",
@@ -174,36 +186,83 @@ def run_sandboxed(
     data_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
     log_name: str = "sandbox.log",
+    report: bool = False,
 ) -> SandboxRun:
     """Run ``argv`` in the sandbox; never raises for anything the code inside does.
 
     Output goes to ``job_dir/log_name`` (capped by RLIMIT_FSIZE) and its tail is returned. On
-    the wall-clock limit the whole process group is killed and ``timed_out`` is set.
+    the wall-clock limit the whole process group is killed and ``timed_out`` is set. With
+    ``report``, the command inherits the writing end of a pipe (``channel.Reporter``) and what it
+    sends there comes back as ``SandboxRun.report``: the only outcome the grader trusts.
     """
+    env = dict(env or {})
+    read_fd = write_fd = -1
+    if report:
+        read_fd, write_fd = os.pipe()
+        env[REPORT_FD_ENV] = str(write_fd)
     cmd = build_command(argv, job_dir, data_dir, env)
     log_path = Path(job_dir) / log_name
     start = time.monotonic()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: _apply_limits(limits),
-        )
-        try:
-            returncode = proc.wait(timeout=limits.wall_seconds)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            returncode = proc.wait()
-            timed_out = True
+    collector = _Collector(read_fd) if report else None
+    try:
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(write_fd,) if report else (),
+                preexec_fn=lambda: _apply_limits(limits),
+            )
+            if report:
+                os.close(write_fd)
+                write_fd = -1
+            try:
+                returncode = proc.wait(timeout=limits.wall_seconds)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                returncode = proc.wait()
+                timed_out = True
+    finally:
+        if write_fd >= 0:
+            os.close(write_fd)
+    received, overflow = collector.finish() if collector else (b"", False)
     seconds = time.monotonic() - start
     with open(log_path, "rb") as log:
         log.seek(max(0, log_path.stat().st_size - 8000))
         tail = log.read().decode("utf-8", errors="replace")
-    return SandboxRun(returncode, timed_out, seconds, tail)
+    return SandboxRun(returncode, timed_out, seconds, tail, received, overflow)
+
+
+class _Collector:
+    """Drains the report pipe in a thread while the sandbox runs (a full pipe would block the runner)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self.overflow = False
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while chunk := os.read(self._fd, 1 << 20):
+            if self._size + len(chunk) > MAX_REPORT_BYTES:
+                self.overflow = True
+                continue
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+
+    def finish(self) -> tuple[bytes, bool]:
+        """Everything received. The sandbox's processes are gone by now (its pid namespace died with
+        its first process), so the pipe is at end of file; the timeout only guards against a bug."""
+        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            return b"".join(self._chunks), True
+        os.close(self._fd)
+        return b"".join(self._chunks), self.overflow
 
 
 def sandbox_self_test() -> tuple[bool, str]:

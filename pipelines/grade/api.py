@@ -62,6 +62,7 @@ class Probe:
     timeout: float | None = None
     numeric_grad: tuple[int, int, int] | None = None
     module: str = field(default="", compare=False)
+    timed: bool = False
 
 
 def probe(
@@ -71,13 +72,18 @@ def probe(
     attrs: tuple[str, ...] = (),
     timeout: float | None = None,
     numeric_grad: tuple[int, int, int] | None = None,
+    timed: bool = False,
 ) -> Callable[[Callable[[np.random.Generator], dict[str, list[Any]]]], Callable]:
-    """Register the decorated input builder as a probe named after the function."""
+    """Register the decorated input builder as a probe named after the function.
+
+    ``timed`` probes report ``seconds``: the wall time of the student's code as the sandbox's engine
+    process measured it from outside (the child's whole life minus the same run without student
+    code), so student code cannot change the figure except by doing more work."""
 
     def register(make: Callable[[np.random.Generator], dict[str, list[Any]]]) -> Callable:
         name = make.__name__
         _REGISTRY[(make.__code__.co_filename, name)] = Probe(
-            name, call, make, tuple(methods), tuple(attrs), timeout, numeric_grad, make.__module__
+            name, call, make, tuple(methods), tuple(attrs), timeout, numeric_grad, make.__module__, timed
         )
         return make
 

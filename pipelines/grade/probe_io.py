@@ -1,14 +1,17 @@
 """The plain-data format between the trusted process and the sandboxed probe worker.
 
 Trusted side: ``write_probes`` turns the graders' probe specs into ``probes.json`` (what to call)
-and ``probes.npz`` (the seeded inputs). Sandbox side: ``read_probes`` gets them back. Results come
-back one ``<probe>.npz`` + ``<probe>.json`` per probe, read here with ``allow_pickle=False`` and
-checked for numeric dtypes only; nothing the student built crosses the boundary except numbers.
+and ``probes.npz`` (the seeded inputs). Sandbox side: ``load_inputs`` reads one probe's inputs back.
+Results come back over the report channel (``pipelines.execute.channel``), one typed record and one
+``.npz`` payload per probe, read here with ``allow_pickle=False`` and checked for numeric dtypes
+only; nothing the student built crosses the boundary except numbers.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,6 @@ import numpy as np
 
 PROBES_JSON = "probes.json"
 PROBES_NPZ = "probes.npz"
-OUT_DIR = "probe_out"
 MAX_RESULT_BYTES = 256 * 1024 * 1024
 
 
@@ -60,21 +62,23 @@ def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, d
     (job_dir / PROBES_JSON).write_text(json.dumps(manifest))
 
 
-def read_probes(job_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[Any]]]]:
-    """Sandbox side: the specs and, per probe, each section's arguments (scalars as Python numbers)."""
-    manifest = json.loads((job_dir / PROBES_JSON).read_text())
-    data = np.load(job_dir / PROBES_NPZ, allow_pickle=False)
-    inputs: dict[str, dict[str, list[Any]]] = {}
-    for spec in manifest:
-        sec: dict[str, list[Any]] = {}
-        for section, kinds in spec["sections"].items():
+def load_inputs(job_dir: Path, name: str) -> dict[str, list[Any]]:
+    """Sandbox side: one probe's arguments by section (scalars as Python numbers), read lazily so a
+    probe's process holds only its own inputs."""
+    manifest = {spec["name"]: spec for spec in json.loads((job_dir / PROBES_JSON).read_text())}
+    sections: dict[str, list[Any]] = {}
+    with np.load(job_dir / PROBES_NPZ, allow_pickle=False) as data:
+        for section, kinds in manifest[name]["sections"].items():
             values = []
             for i, kind in enumerate(kinds):
-                arr = np.array(data[_key(spec["name"], section, i)])
+                arr = np.array(data[_key(name, section, i)])
                 values.append(arr if kind == "array" else _SCALARS[kind](arr.item()))
-            sec[section] = values
-        inputs[spec["name"]] = sec
-    return manifest, inputs
+            sections[section] = values
+    return sections
+
+
+# Typed outcomes of one probe, decided by the sandbox's engine process (never by student text).
+OUTCOMES = ("ok", "error", "not_implemented", "oom", "timeout", "crashed", "load_error", "missing")
 
 
 @dataclass
@@ -83,6 +87,7 @@ class ProbeResult:
 
     name: str
     call: str
+    outcome: str = "ok"
     error: str | None = None
     seconds: float | None = None
     returned: list[np.ndarray] = field(default_factory=list)
@@ -97,23 +102,25 @@ def _numeric(arr: np.ndarray, what: str) -> np.ndarray:
     return arr
 
 
-def load_result(job_dir: Path, name: str, call: str) -> ProbeResult:
-    """Read one probe's result; anything missing or malformed becomes an ``error`` for the student."""
-    out = job_dir / OUT_DIR
-    meta_path, npz_path = out / f"{name}.json", out / f"{name}.npz"
-    if not meta_path.exists():
-        return ProbeResult(name, call, error=f"{call} did not return (the probe run was stopped: time or memory limit)")
+def missing_result(name: str, call: str, why: str) -> ProbeResult:
+    """A probe the sandbox never reported on (its run was stopped as a whole)."""
+    return ProbeResult(name, call, outcome="missing", error=f"{call} could not be checked: {why}")
+
+
+def parse_result(name: str, call: str, header: dict[str, Any], payload: bytes) -> ProbeResult:
+    """One probe's record from the report channel; anything malformed becomes an error for the student."""
+    outcome = header.get("outcome")
+    if outcome not in OUTCOMES:
+        return ProbeResult(name, call, outcome="error", error=f"the results of {call} could not be read back")
+    seconds = header.get("seconds")
+    result = ProbeResult(name, call, outcome=outcome, seconds=float(seconds) if isinstance(seconds, (int, float)) else None)
+    if outcome != "ok":
+        result.error = str(header.get("message") or f"{call} failed")[:800]
+        return result
     try:
-        meta = json.loads(meta_path.read_text()[:100_000])
-        result = ProbeResult(name, call, error=meta.get("error"), seconds=meta.get("seconds"))
-        if result.error is not None:
-            result.error = str(result.error)[:800]
-            return result
-        if not isinstance(result.seconds, (int, float)):
-            raise ValueError("missing timing")
-        if npz_path.stat().st_size > MAX_RESULT_BYTES:
+        if len(payload) > MAX_RESULT_BYTES:
             raise ValueError("results are too large")
-        with np.load(npz_path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as data:
             for key in sorted(data.files, key=lambda k: [int(p) if p.isdigit() else p for p in k.split("/")]):
                 arr = _numeric(np.array(data[key]), key)
                 kind, *rest = key.split("/")
@@ -126,5 +133,5 @@ def load_result(job_dir: Path, name: str, call: str) -> ProbeResult:
                 elif kind == "numgrad":
                     result.numeric_grad = arr
         return result
-    except (OSError, ValueError, TypeError, json.JSONDecodeError) as exc:
-        return ProbeResult(name, call, error=f"the results of {call} could not be read back: {exc}")
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        return ProbeResult(name, call, outcome="error", error=f"the results of {call} could not be read back: {exc}")

@@ -1,36 +1,51 @@
-"""Runs INSIDE the sandbox: import the student's ``export`` cells and evaluate the probes.
+"""Runs INSIDE the sandbox: evaluate the probes on the student's ``export`` cells, one child per probe.
 
-Only the cells tagged ``export`` are run, in a fresh module, so notebook state cannot leak in.
-Each probe has its own alarm (an exception student code cannot catch with ``except Exception``)
-and its result is written as soon as it exists, so a later crash or kill loses nothing earlier.
+This process never runs student code. For each probe it forks a child that closes the report
+channel, runs the export cells in a fresh module and calls the student's code on that probe's
+inputs, then hands back plain arrays through its own pipe. So:
+
+- a probe that hangs, crashes, exits or eats memory costs that probe only: its child is killed at
+  the probe's deadline or dies alone, and this process reports what happened as a typed record;
+- state left by one probe (a patched ``numpy``, a mutated global) cannot reach the next one;
+- timings are taken here, with this process's clock, from the fork of a child to its exit, minus
+  the same fork-and-load measured without any student code: student code can only make itself look
+  slower, never faster (replacing ``time.perf_counter`` in its own process changes nothing here).
+
+Everything goes to the grader over the report channel, never through files in the job folder.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import linecache
+import os
+import select
 import signal
 import sys
 import time
 import traceback
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from pipelines.grade.probe_io import OUT_DIR, read_probes
+from pipelines.execute.channel import Reporter
+from pipelines.grade.probe_io import PROBES_JSON, load_inputs
 
 H = 1e-5
 EXPORT_FILE = "<export cells>"
+MAX_CHILD_BYTES = 256 * 1024 * 1024
+BASELINE_REPEATS = 3
 
 
-class ProbeTimeout(BaseException):
-    """Raised by the alarm; a BaseException so ``except Exception`` in student code lets it through."""
+class ProbeFailed(Exception):
+    """A probe child's failure, with its typed outcome and the student's message."""
 
-
-def _on_alarm(signum: int, frame: Any) -> None:
-    raise ProbeTimeout()
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 def plain(value: Any, what: str) -> np.ndarray:
@@ -52,101 +67,243 @@ def _outputs(value: Any) -> list[Any]:
     return list(value) if isinstance(value, tuple) else [value]
 
 
-def _student_error(exc: BaseException) -> str:
-    """The exception and the student's own line where it happened (no engine frames)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == EXPORT_FILE]
+def _student_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    return [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == EXPORT_FILE]
+
+
+def student_error(exc: BaseException, call: str) -> tuple[str, str]:
+    """(outcome, message) for an exception raised while running ``call``: the function that actually
+    raised it (the innermost of the student's frames) and the student's own line, no engine frames."""
+    frames = _student_frames(exc)
     where = f" at `{frames[-1].line}`" if frames and frames[-1].line else ""
+    culprit = frames[-1].name if frames and frames[-1].name != "<module>" else call
+    via = f" ({call} calls it)" if culprit != call else ""
+    if isinstance(exc, NotImplementedError):
+        return "not_implemented", f"{culprit} is not implemented yet{via}: it raised NotImplementedError{where}"
+    if isinstance(exc, MemoryError):
+        return "oom", f"{culprit}{via} ran out of memory{where}"
     detail = str(exc)[:300]
-    return f"{type(exc).__name__}{': ' + detail if detail else ''}{where}"
+    return "error", f"{culprit}{via} raised {type(exc).__name__}{': ' + detail if detail else ''}{where}"
 
 
-def _compile_exports(source: str) -> types.CodeType:
-    """Compile the export cells under one name and register their text with linecache, so that
-    tracebacks can quote the student's own line (exec'd code has no file to read it from)."""
+def load_exports(source: str) -> types.ModuleType:
+    """Run the export cells in a fresh module. Their text is registered with linecache so tracebacks
+    can quote the student's own line (exec'd code has no file to read it from)."""
     linecache.cache[EXPORT_FILE] = (len(source), None, source.splitlines(True), EXPORT_FILE)
-    return compile(source, EXPORT_FILE, "exec")
+    module = types.ModuleType("student_exports")
+    try:
+        exec(compile(source, EXPORT_FILE, "exec"), module.__dict__)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: it is the student's error
+        _, message = student_error(exc, "<module>")
+        raise ProbeFailed("load_error", f"your export cells failed to run: {message}") from None
+    return module
 
 
-def run_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str, list[Any]]) -> tuple[dict[str, np.ndarray], float]:
-    """Evaluate one probe; returns the arrays to save and the seconds the main call took."""
+def call_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+    """Evaluate one probe on the student's module; the arrays to hand back."""
     target = getattr(module, spec["call"], None)
     if target is None:
-        raise NameError(f"{spec['call']} is not defined in your export cells")
+        raise ProbeFailed("error", f"{spec['call']} is not defined in your export cells")
     arrays: dict[str, np.ndarray] = {}
     if spec["methods"]:
         obj = target(*inputs.get("init", []))
-        start = time.perf_counter()
         for method in spec["methods"]:
             returned = getattr(obj, method)(*inputs.get(method, []))
             if returned is not None:
                 for i, v in enumerate(_outputs(returned)):
                     arrays[f"method/{method}/{i}"] = plain(v, f"{spec['call']}.{method} output {i}")
-        seconds = time.perf_counter() - start
         for attr in spec["attrs"]:
             arrays[f"attr/{attr}"] = plain(getattr(obj, attr), f"{spec['call']}.{attr}")
-        return arrays, seconds
+        return arrays
     args = inputs["args"]
-    start = time.perf_counter()
     returned = target(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
-    seconds = time.perf_counter() - start
     for i, v in enumerate(_outputs(returned)):
         arrays[f"ret/{i}"] = plain(v, f"{spec['call']} output {i}")
     if spec.get("numeric_grad"):
-        arg, out, _ = spec["numeric_grad"]
-        x = np.array(args[arg], dtype=np.float64)
-        grads = []
-        for idx in inputs["numgrad_idx"][0].astype(int):
-            ix = tuple(idx)
-            values = []
-            for step in (H, -H):
-                shifted = x.copy()
-                shifted[ix] += step
-                call_args = [shifted if j == arg else (a.copy() if isinstance(a, np.ndarray) else a) for j, a in enumerate(args)]
-                values.append(float(plain(_outputs(target(*call_args))[out], "loss")))
-            grads.append((values[0] - values[1]) / (2 * H))
-        arrays["numgrad"] = np.asarray(grads)
-    return arrays, seconds
+        arrays["numgrad"] = _numeric_gradient(target, args, spec["numeric_grad"], inputs["numgrad_idx"][0])
+    return arrays
+
+
+def _numeric_gradient(target: Callable, args: list[Any], which: list[int], indices: np.ndarray) -> np.ndarray:
+    """Centered differences of the student's own output ``out`` w.r.t. argument ``arg`` at ``indices``."""
+    arg, out, _ = which
+    x = np.array(args[arg], dtype=np.float64)
+    grads = []
+    for idx in indices.astype(int):
+        values = []
+        for step in (H, -H):
+            shifted = x.copy()
+            shifted[tuple(idx)] += step
+            call_args = [shifted if j == arg else (a.copy() if isinstance(a, np.ndarray) else a) for j, a in enumerate(args)]
+            values.append(float(plain(_outputs(target(*call_args))[out], "loss")))
+        grads.append((values[0] - values[1]) / (2 * H))
+    return np.asarray(grads)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+# --- children ----------------------------------------------------------------------------
+
+
+def _in_child(work: Callable[[], dict[str, np.ndarray]], write_fd: int) -> None:
+    """Child side: do ``work``, send ``header line + npz`` through ``write_fd``, exit without cleanup."""
+    try:
+        header: dict[str, Any] = {"outcome": "ok"}
+        payload = _npz_bytes(work())
+    except ProbeFailed as exc:
+        header, payload = {"outcome": exc.outcome, "message": str(exc)}, b""
+    except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: all reported
+        outcome, message = student_error(exc, _CURRENT_CALL)
+        header, payload = {"outcome": outcome, "message": message}, b""
+    try:
+        data = json.dumps({**header, "nbytes": len(payload)}).encode() + b"\n" + payload
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view):]
+    finally:
+        os._exit(0)
+
+
+_CURRENT_CALL = ""
+
+
+def run_child(work: Callable[[], dict[str, np.ndarray]], timeout: float, close_fds: tuple[int, ...]) -> dict[str, Any]:
+    """Fork a child that does ``work``; return its typed outcome, its payload and the seconds from
+    fork to exit as this process measured them (its exit is watched through a pidfd, no polling)."""
+    read_fd, write_fd = os.pipe()
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        for fd in close_fds:
+            os.close(fd)
+        os.setpgid(0, 0)
+        _in_child(work, write_fd)
+    os.close(write_fd)
+    pidfd = os.pidfd_open(pid)
+    deadline = start + timeout
+    watched = [read_fd, pidfd]
+    chunks: list[bytes] = []
+    size, exited_at, status = 0, None, 0
+    try:
+        while watched:
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+            ready, _, _ = select.select(watched, [], [], deadline - now)
+            if read_fd in ready:
+                chunk = os.read(read_fd, 1 << 20)
+                size += len(chunk)
+                if not chunk:
+                    watched.remove(read_fd)
+                elif size <= MAX_CHILD_BYTES:
+                    chunks.append(chunk)
+            if pidfd in ready:
+                exited_at = time.perf_counter()
+                _, status = os.waitpid(pid, 0)
+                watched.remove(pidfd)
+                _kill_group(pid)  # what the child left running may hold the pipe open
+            if exited_at is not None and _complete(chunks):
+                break
+    finally:
+        os.close(read_fd)
+        os.close(pidfd)
+    if exited_at is None:
+        _kill_group(pid)
+        os.waitpid(pid, 0)
+        return {"outcome": "timeout", "seconds": None}
+    seconds = exited_at - start
+    if size > MAX_CHILD_BYTES:
+        return {"outcome": "error", "message": f"the results were larger than {MAX_CHILD_BYTES >> 20} MB", "seconds": seconds}
+    return {**_parse_child(b"".join(chunks), status), "seconds": seconds}
+
+
+def _complete(chunks: list[bytes]) -> bool:
+    """Whether a whole ``header line + payload`` has arrived."""
+    data = b"".join(chunks)
+    line, sep, payload = data.partition(b"\n")
+    try:
+        return bool(sep) and json.loads(line).get("nbytes") == len(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _parse_child(data: bytes, status: int) -> dict[str, Any]:
+    """The child's header and payload; a child that died before writing them is a crash."""
+    line, sep, payload = data.partition(b"\n")
+    try:
+        header = json.loads(line) if sep else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = None
+    if not isinstance(header, dict) or header.get("nbytes") != len(payload):
+        if os.WIFSIGNALED(status):
+            return {"outcome": "crashed", "message": f"the process running your code was killed by {signal.Signals(os.WTERMSIG(status)).name}"}
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        return {"outcome": "crashed", "message": f"the process running your code ended (exit code {code}) before returning a result"}
+    return {"outcome": str(header.get("outcome")), "message": str(header.get("message", ""))[:1000], "payload": payload}
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+
+def _baseline_seconds(name: str, close_fds: tuple[int, ...]) -> float:
+    """Fork, load this probe's inputs, send an empty result, exit: no student code. The fastest of a
+    few runs is what every measured probe pays on top of the student's own work."""
+    def work() -> dict[str, np.ndarray]:
+        load_inputs(Path.cwd(), name)
+        return {}
+
+    runs = [run_child(work, 30.0, close_fds)["seconds"] or 0.0 for _ in range(BASELINE_REPEATS)]
+    return min(runs)
 
 
 def main() -> int:
+    global _CURRENT_CALL
+    reporter = Reporter.from_environment()
     job = Path.cwd()
-    out = job / OUT_DIR
-    out.mkdir(exist_ok=True)
-    specs, inputs = read_probes(job)
-    signal.signal(signal.SIGALRM, _on_alarm)
-    module = types.ModuleType("student_exports")
-    load_error = None
-    try:
-        signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
-        exec(_compile_exports((job / "exports.py").read_text()), module.__dict__)
-    except ProbeTimeout:
-        load_error = "your export cells took too long to run (they should only define functions and classes)"
-    except BaseException as exc:  # noqa: BLE001 - SystemExit too: report it, keep going
-        load_error = f"your export cells failed to run: {_student_error(exc)}"
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+    default_timeout = float(sys.argv[1])
+    specs = json.loads((job / PROBES_JSON).read_text())
+    source = (job / "exports.py").read_text()
+    closing = (reporter.fd,)
+
+    loaded = run_child(lambda: (load_exports(source), {})[1], default_timeout, closing)
+    if loaded["outcome"] == "timeout":
+        loaded = {"outcome": "load_error", "message": "your export cells took too long to run "
+                  f"(over {default_timeout:g} s; they should only define functions and classes)"}
+    load_error = None if loaded["outcome"] == "ok" else loaded
+    reporter.send({"event": "load", "outcome": loaded["outcome"], "message": loaded.get("message", "")})
+
     for spec in specs:
-        name = spec["name"]
-        meta: dict[str, Any] = {"error": load_error, "seconds": None}
-        arrays: dict[str, np.ndarray] = {}
-        if load_error is None:
-            try:
-                signal.setitimer(signal.ITIMER_REAL, float(spec["timeout"]))
-                arrays, meta["seconds"] = run_probe(module, spec, inputs[name])
-            except ProbeTimeout:
-                meta["error"] = f"{spec['call']} did not finish within {spec['timeout']:g} s"
-            except MemoryError:
-                meta["error"] = f"{spec['call']} ran out of memory"
-            except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: all reported
-                if isinstance(exc, NotImplementedError):
-                    meta["error"] = f"{spec['call']} is not implemented yet (it raised {_student_error(exc)})"
-                else:
-                    meta["error"] = f"{spec['call']} raised {_student_error(exc)}"
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-        if meta["error"] is None:
-            np.savez(out / f"{name}.npz", **arrays)
-        (out / f"{name}.json").write_text(json.dumps(meta))
+        name, timeout = spec["name"], float(spec["timeout"])
+        if load_error is not None:
+            reporter.send({"event": "probe", "name": name, "outcome": "load_error", "message": load_error["message"], "seconds": None})
+            continue
+        _CURRENT_CALL = spec["call"]
+
+        def work(spec: dict[str, Any] = spec) -> dict[str, np.ndarray]:
+            module = load_exports(source)
+            return call_probe(module, spec, load_inputs(job, spec["name"]))
+
+        result = run_child(work, timeout, closing)
+        if result["outcome"] == "timeout":
+            result["message"] = f"{spec['call']} did not finish within {timeout:g} s"
+        elif spec.get("timed") and result["seconds"] is not None:
+            result["seconds"] = max(result["seconds"] - _baseline_seconds(name, closing), 1e-6)
+        else:
+            result["seconds"] = None
+        payload = result.pop("payload", b"")
+        reporter.send({"event": "probe", "name": name, **result}, payload)
     return 0
 
 

@@ -51,6 +51,9 @@ class ProbeRun:
 
     @property
     def seconds(self) -> float:
+        """Wall seconds of the student's code, measured outside it (only for ``timed`` probes)."""
+        if self.raw.seconds is None:
+            raise TypeError(f"probe {self.raw.name} is not declared timed=True, so it has no seconds")
         return float(self.raw.seconds)
 
     def returned(self, i: int) -> np.ndarray:
@@ -104,9 +107,8 @@ class GraderPlugin:
     def result(self) -> Callable[[str], ProbeRun]:
         def get(name: str) -> ProbeRun:
             raw = self.results[name]
-            if raw.error:
-                cls = StudentTimeout if ("did not finish" in raw.error or "did not return" in raw.error) else StudentCheckFailed
-                raise cls(raw.error)
+            if raw.outcome != "ok":
+                raise (StudentTimeout if raw.outcome == "timeout" else StudentCheckFailed)(raw.error or raw.outcome)
             return ProbeRun(self.inputs[name], raw)
 
         return get

@@ -7,6 +7,7 @@ trusted process, from the plain arrays those steps wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -20,9 +21,10 @@ import numpy as np
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
+from pipelines.execute.outcome import messages_of, notebook_outcome
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade import notebook as nbtools
-from pipelines.grade.probe_io import load_result, write_probes
+from pipelines.grade.probe_io import ProbeResult, missing_result, parse_result, write_probes
 from pipelines.grade.score import GraderPlugin, TestResult, run_graders
 from pipelines.grade.unit import Unit
 
@@ -39,6 +41,9 @@ class StudentResult:
     tests: list[TestResult] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     manual_points_pending: float = 0.0
+    # Visible self-check cells that failed in the notebook while every hidden test of the same cell
+    # passed: {"cell", "error"} each. A grader blind spot for the instructor's class report.
+    blind_spots: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -64,6 +69,8 @@ class Job:
     digest: str
     notes: list[str] = field(default_factory=list)
     status: str = statuses.OK
+    failed_grade_cells: dict[str, str] = field(default_factory=dict)
+    internal: list[str] = field(default_factory=list)
 
     def flag(self, status: str, message: str) -> None:
         self.status = statuses.worst(self.status, status)
@@ -115,24 +122,16 @@ def execute(job: Job) -> None:
             "--parameters", parameters,
             "--cell-timeout", str(settings["cell_timeout"]),
             "--output-cap", str(settings["output_cap_kb"] * 1024),
+            # Half the file-size limit: the executed notebook (outputs plus sources) must still fit.
+            "--total-cap", str(limits.file_mb * 1024 * 1024 // 2),
         ]
-        run = run_sandboxed(argv, job.dir, limits, data_dir=job.data_view,
+        run = run_sandboxed(argv, job.dir, limits, data_dir=job.data_view, report=True,
                             env={"DEEPGRADE_EXPORT_DIR": "/job/export"}, log_name=f"execute-{name}.log")
-        report = job.dir / "execution.json"
-        if run.timed_out:
-            job.flag(statuses.TIMEOUT, f"{name}: the notebook ran longer than {limits.wall_seconds:g} s and was stopped.")
-        elif run.killed_by in ("SIGXCPU", "SIGKILL"):
-            job.flag(statuses.TIMEOUT, f"{name}: the notebook used more than {limits.cpu_seconds} s of CPU time and was stopped.")
-        elif report.exists():
-            outcome = json.loads(report.read_text())
-            if outcome["status"] != statuses.OK:
-                cell, starts = outcome.get("failed_cell"), outcome.get("cell_starts")
-                where = f" (cell {cell + 1}" if isinstance(cell, int) else ""
-                where += f", the one starting `{starts}`)" if where and starts else (")" if where else "")
-                job.flag(outcome["status"], f"{name}{where}: {outcome['message']}")
-            report.unlink()
-        else:
-            job.flag(statuses.KERNEL_DIED, f"{name}: the notebook runner stopped unexpectedly ({run.output.strip()[-300:]}).")
+        outcome = notebook_outcome(name, run, limits, int(settings["cell_timeout"]))
+        for status, message in outcome.flags:
+            job.flag(status, message)
+        job.failed_grade_cells.update(outcome.failed_grade_cells)
+        job.internal.extend(outcome.internal)
 
 
 def probe_seed(job: Job, probe_name: str) -> np.random.Generator:
@@ -141,7 +140,7 @@ def probe_seed(job: Job, probe_name: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def probe(job: Job) -> tuple[dict[str, dict[str, list[Any]]], dict]:
+def probe(job: Job) -> tuple[dict[str, dict[str, list[Any]]], dict[str, ProbeResult]]:
     """Step 4: build seeded inputs here, evaluate the student's export cells on them in the sandbox."""
     unit = job.unit
     default_timeout = float(unit.grading["probe_timeout"])
@@ -155,18 +154,32 @@ def probe(job: Job) -> tuple[dict[str, dict[str, list[Any]]], dict]:
             made["numgrad_idx"] = [np.stack([rng.integers(0, n, size=k) for n in shape], axis=1)]
         inputs[p.name] = made
         specs.append({"name": p.name, "call": p.call, "methods": list(p.methods), "attrs": list(p.attrs),
-                      "timeout": p.timeout or default_timeout, "numeric_grad": list(p.numeric_grad) if p.numeric_grad else None})
+                      "timeout": p.timeout or default_timeout, "timed": p.timed,
+                      "numeric_grad": list(p.numeric_grad) if p.numeric_grad else None})
     source = "".join(nbtools.export_source(nbtools.read_notebook(job.dir / nb)) for nb in unit.notebooks)
     (job.dir / "exports.py").write_text(source)
     write_probes(job.dir, specs, inputs)
-    total = sum(s["timeout"] for s in specs) + default_timeout
     limits = unit.limits("probes")
-    limits = type(limits)(limits.memory_mb, limits.cpu_seconds, min(limits.wall_seconds, total + 30), limits.file_mb)
+    # Each probe has its own deadline inside; the whole run also pays for the timing baselines.
+    total = sum(s["timeout"] for s in specs) + default_timeout + 30
+    limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
     run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
-                        job.dir, limits, data_dir=job.data_view, log_name="probes.log")
+                        job.dir, limits, data_dir=job.data_view, log_name="probes.log", report=True)
+    records = {m.header.get("name"): m for m in messages_of(run) if m.header.get("event") == "probe"}
     if run.timed_out:
-        job.flag(statuses.TIMEOUT, "your exported functions ran out of time while being checked.")
-    results = {s["name"]: load_result(job.dir, s["name"], s["call"]) for s in specs}
+        job.flag(statuses.TIMEOUT, f"checking your exported functions took longer than {limits.wall_seconds:g} s in all and was stopped.")
+    why = "the checking run was stopped (time limit)" if run.timed_out else "the checking run stopped unexpectedly"
+    if len(records) < len(specs) and not run.timed_out:
+        job.internal.append(f"probe worker exit {run.returncode}, {len(records)}/{len(specs)} records:\n{run.output[-3000:]}")
+    results = {}
+    for s in specs:
+        record = records.get(s["name"])
+        results[s["name"]] = (parse_result(s["name"], s["call"], record.header, record.payload) if record is not None
+                              else missing_result(s["name"], s["call"], why))
+    for status, outcome in ((statuses.TIMEOUT, "timeout"), (statuses.OOM, "oom")):
+        hit = sorted({r.call for r in results.values() if r.outcome == outcome})
+        if hit:
+            job.flag(status, f"while being checked, {', '.join(hit)} " + ("ran out of time." if outcome == "timeout" else "ran out of memory."))
     return inputs, results
 
 
@@ -194,8 +207,19 @@ def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Pa
         inputs, results = probe(job)
         tests, internal = score(job, inputs, results)
     total = round(sum(t.points for t in tests), 6)
-    result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual)
-    return result, internal
+    result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual,
+                           blind_spots(job.failed_grade_cells, tests))
+    return result, job.internal + internal
+
+
+def blind_spots(failed_cells: dict[str, str], tests: list[TestResult]) -> list[dict[str, str]]:
+    """Self-check cells that failed in the notebook although every hidden test of that cell passed."""
+    spots = []
+    for cell, error in sorted(failed_cells.items()):
+        mine = [t for t in tests if t.cell == cell]
+        if mine and all(t.status == "passed" for t in mine):
+            spots.append({"cell": cell, "error": error[:300]})
+    return spots
 
 
 def unit_points(unit: Unit) -> tuple[float, float]:

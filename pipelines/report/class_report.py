@@ -22,7 +22,14 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}</style><
 {% if png %}<img alt="score distribution" src="data:image/png;base64,{{ png }}">{% endif %}
 <h2>Checks: share of students passing</h2><table><tr><th>check</th><th>passed</th></tr>
 {% for name, rate in s.pass_rate.items() %}<tr><td>{{ name }}</td><td>{{ "%.0f"|format(100 * rate) }} %</td></tr>{% endfor %}
-</table></body></html>""",
+</table>
+<h2>Grader blind spots</h2>
+{% if s.blind_spots %}<p>A visible self-check failed in these students' notebooks while every hidden check of the same
+cell passed: the hidden graders miss a bug the notebook's own check catches. Look at these submissions and add a
+probe that catches it.</p><table><tr><th>cell</th><th>students</th><th>who</th></tr>
+{% for cell, who in s.blind_spots.items() %}<tr><td>{{ cell }}</td><td>{{ who|length }}</td><td>{{ who|join(", ") }}</td></tr>{% endfor %}
+</table>{% else %}<p>None: no self-check failed where the hidden checks of its cell all passed.</p>{% endif %}
+</body></html>""",
     autoescape=True,
 )
 
@@ -33,6 +40,10 @@ def summarize(results: list[StudentResult]) -> dict:
         for t in r.tests:
             passed[t.name].append(t.status == "passed")
     scores = [r.score for r in results]
+    blind: dict[str, list[str]] = defaultdict(list)
+    for r in results:
+        for spot in r.blind_spots:
+            blind[spot["cell"]].append(r.student_id)
     return {
         "assignment": results[0].assignment if results else "",
         "students": len(results),
@@ -41,6 +52,8 @@ def summarize(results: list[StudentResult]) -> dict:
         # "<status>_count" keys: DVC reads any key named "error" in a metrics file as a failure to load it.
         "status_counts": {f"{k}_count": v for k, v in sorted(Counter(r.status for r in results).items())},
         "pass_rate": {k: sum(v) / len(v) for k, v in sorted(passed.items())},
+        "blind_spot_count": sum(len(v) for v in blind.values()),
+        "blind_spots": dict(sorted(blind.items())),
     }
 
 

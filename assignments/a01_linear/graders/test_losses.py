@@ -78,12 +78,12 @@ def svm_vectorized_cifar(rng):
     return {"args": _cifar_like_inputs(rng)}
 
 
-@probe("svm_loss_naive")
+@probe("svm_loss_naive", timed=True)
 def svm_naive_timing(rng):
     return {"args": _timing_inputs(rng)}
 
 
-@probe("svm_loss_vectorized")
+@probe("svm_loss_vectorized", timed=True)
 def svm_vectorized_timing(rng):
     return {"args": _timing_inputs(rng)}
 
@@ -108,12 +108,12 @@ def softmax_vectorized_cifar(rng):
     return {"args": _cifar_like_inputs(rng)}
 
 
-@probe("softmax_loss_naive")
+@probe("softmax_loss_naive", timed=True)
 def softmax_naive_timing(rng):
     return {"args": _timing_inputs(rng)}
 
 
-@probe("softmax_loss_vectorized")
+@probe("softmax_loss_vectorized", timed=True)
 def softmax_vectorized_timing(rng):
     return {"args": _timing_inputs(rng)}
 
