@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.grade import notebook as nbtools
-from pipelines.grade.batch import cache_root
+from pipelines.grade.cache import LayerCache, cache_root
+from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.submission import grade_submission
 from pipelines.grade.unit import Unit
 from pipelines.paths import project_root
@@ -46,7 +47,9 @@ def validate(assignment: str) -> int:
         submitted.mkdir(parents=True)
         for nb in unit.notebooks:
             shutil.copy2(unit.source_notebook(nb), submitted / nb)
-        result, internal = grade_submission(unit, "solution", submitted, Path(tmp) / "job", unit.student_data_view(cache_root()))
+        # A throwaway cache: validation always runs the source for real.
+        result, internal, _ = grade_submission(unit, "solution", submitted, Path(tmp) / "job", unit.student_data_view(cache_root()),
+                                               LayerCache(assignment, root=Path(tmp) / "cache"), Fingerprints(unit))
 
     table = Table(title=f"{assignment}: source solution on the '{unit.profile}' profile")
     for col in ("check", "points", "result", "measured / message"):

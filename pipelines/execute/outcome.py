@@ -124,9 +124,9 @@ def _kernel_death(name: str, cell: dict | None, code: Any, limits: Limits) -> tu
     return statuses.KERNEL_DIED, f"{name}{where(cell)}: the Python kernel stopped{after}"
 
 
-def messages_of(run: SandboxRun) -> list[Message]:
-    """The runner's records, or none when they cannot be read (the caller reports that)."""
+def messages(report: bytes) -> list[Message]:
+    """A runner's records, or none when they cannot be read (the caller reports what is missing)."""
     try:
-        return parse(run.report)
+        return parse(report)
     except ChannelError:
         return []

@@ -1,14 +1,13 @@
 """``deepgrade autograde``: grade every student folder of a submission directory, in parallel, cached.
 
-A content hash of (submission, assignment source and graders, reference, engine, params, data
-provenance) keys a result cache, so an unchanged submission is never executed again. Whatever
+Grades are cached in layers (``pipelines.grade.fingerprint``): an unchanged submission runs nothing,
+and after a grader or threshold edit only scoring (and the probes whose specs changed) runs again. Whatever
 happens to one student (even an engine bug), that student gets a row and a status and the batch
 goes on; finished students are cached as they complete, so an interrupted batch resumes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
 from pipelines.execute.sandbox import bwrap_path
+from pipelines.grade.cache import LayerCache, cache_root
+from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.gradebook import record_results
 from pipelines.grade.submission import StudentResult, grade_submission, submission_digest, unit_points
 from pipelines.grade.unit import Unit
@@ -34,11 +35,6 @@ from pipelines.report.feedback import write_feedback
 from pipelines.report.results import write_grades_csv, write_results_json
 
 console = Console(stderr=True)
-
-
-def cache_root() -> Path:
-    env = os.environ.get("DEEPGRADE_CACHE_DIR")
-    return Path(env).resolve() if env else project_root() / ".cache" / "deepgrade"
 
 
 _ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR")
@@ -56,50 +52,51 @@ def _unit(name: str) -> Unit:
     return Unit.load(name)
 
 
-def _cache_key(unit: Unit, student_id: str, student_dir: Path) -> str:
-    h = hashlib.sha256()
-    h.update(unit.fingerprint.encode())
-    h.update(student_id.encode())
-    h.update(submission_digest(student_dir, unit).encode())
-    return h.hexdigest()
+@lru_cache(maxsize=4)
+def _keys(name: str) -> Fingerprints:
+    return Fingerprints(_unit(name))
 
 
-def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str, entry: str) -> tuple[dict, list[str], bool]:
-    """Worker: grade one student into the cache entry folder. Returns (results.json, diagnostics, cacheable)."""
+def scores_key(unit_name: str, student_id: str, student_dir: Path) -> str:
+    """The key of a student's finished grade: unchanged means nothing needs to run."""
     unit = _unit(unit_name)
-    entry_dir = Path(entry)
+    return _keys(unit_name).scores(_keys(unit_name).execution(student_id, submission_digest(student_dir, unit)))
+
+
+def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str, key: str) -> tuple[dict, list[str]]:
+    """Worker: grade one student, reusing every cached layer it can; store the finished grade."""
+    unit = _unit(unit_name)
+    cache = LayerCache(unit_name)
     job_dir = cache_root() / "jobs" / unit_name / student_id
     try:
-        result, internal = grade_submission(unit, student_id, Path(student_dir), job_dir, Path(data_view))
+        result, internal, execution = grade_submission(unit, student_id, Path(student_dir), job_dir, Path(data_view),
+                                                       cache, _keys(unit_name))
     except Exception:  # noqa: BLE001 - an engine fault must cost this student a status, not the batch
         auto, manual = unit_points(unit)
         result = StudentResult(student_id, unit_name, 0.0, auto, statuses.ERROR,
                                messages=["deepgrade could not grade this submission (an internal error); your instructor has the details."],
                                manual_points_pending=manual)
-        return result.to_json(), [traceback.format_exc()], False
-    tmp = entry_dir.with_name(entry_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for sub in ("executed", "export"):
-        if (job_dir / sub).is_dir():
-            shutil.copytree(job_dir / sub, tmp / sub)
-    (tmp / "result.json").write_text(json.dumps(result.to_json()))
-    (tmp / "internal.log").write_text("\n".join(internal))
-    shutil.rmtree(entry_dir, ignore_errors=True)
-    tmp.rename(entry_dir)
+        return result.to_json(), [traceback.format_exc()]
+    if not internal:
+        cache.put("scores", key, {"result.json": json.dumps(result.to_json()).encode()}, {},
+                  {"execution": execution.name if execution else None})
     shutil.rmtree(job_dir, ignore_errors=True)
-    return result.to_json(), internal, not internal
+    return result.to_json(), internal
 
 
-def _publish(out_dir: Path, result: StudentResult, entry_dir: Path) -> None:
+def _publish(out_dir: Path, result: StudentResult, execution: Path | None) -> None:
     """Write a student's results.json, feedback.html and executed notebook(s) into the output folder."""
     write_results_json(out_dir, result)
-    export_dir = entry_dir / "export" if (entry_dir / "export").is_dir() else None
+    export_dir = execution / "export" if execution and (execution / "export").is_dir() else None
     write_feedback(out_dir, result, export_dir)
-    executed = entry_dir / "executed"
-    if executed.is_dir():
-        for nb in executed.glob("*.ipynb"):
+    if execution and (execution / "executed").is_dir():
+        for nb in (execution / "executed").glob("*.ipynb"):
             shutil.copy2(nb, out_dir / result.student_id / nb.name)
+
+
+def _execution_of(cache: LayerCache, scores: Path | None) -> Path | None:
+    name = cache.meta(scores).get("execution") if scores else None
+    return cache.get("execution", name) if name else None
 
 
 def autograde(
@@ -119,21 +116,22 @@ def autograde(
         raise DeepgradeError("--workers must be at least 1")
     students = sorted(d.name for d in submitted_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = cache_root()
-    data_view = unit.student_data_view(cache)
+    data_view = unit.student_data_view(cache_root())
     _ = unit.probes  # import the graders once here: a broken grader fails fast, before any student runs
 
     results: dict[str, StudentResult] = {}
     diagnostics: list[str] = []
-    pending: dict[str, tuple[Path, Path]] = {}
+    pending: dict[str, tuple[Path, str]] = {}
+    layers = LayerCache(assignment)
     for sid in students:
         student_dir = submitted_dir / sid / assignment
-        entry = cache / "results" / assignment / _cache_key(unit, sid, student_dir)
-        if use_cache and (entry / "result.json").exists():
-            results[sid] = StudentResult.from_json(json.loads((entry / "result.json").read_text()))
-            _publish(out_dir, results[sid], entry)
+        key = scores_key(assignment, sid, student_dir)
+        hit = layers.get("scores", key) if use_cache else None
+        if hit is not None:
+            results[sid] = StudentResult.from_json(json.loads((hit / "result.json").read_text()))
+            _publish(out_dir, results[sid], _execution_of(layers, hit))
         else:
-            pending[sid] = (student_dir, entry)
+            pending[sid] = (student_dir, key)
 
     started = time.monotonic()
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
@@ -146,20 +144,17 @@ def autograde(
                                     initargs=({k: os.environ[k] for k in _ENV_KEYS if k in os.environ},)) as pool:
             task = progress.add_task(f"grading {assignment}", total=len(pending))
             futures: dict[Future, str] = {
-                pool.submit(_grade_one, assignment, sid, str(sd), str(data_view), str(entry)): sid
-                for sid, (sd, entry) in pending.items()
+                pool.submit(_grade_one, assignment, sid, str(sd), str(data_view), key): sid
+                for sid, (sd, key) in pending.items()
             }
             for future in as_completed(futures):
                 sid = futures[future]
-                student_dir, entry = pending[sid]
-                data, internal, cacheable = future.result()
+                data, internal = future.result()
                 result = StudentResult.from_json(data)
                 results[sid] = result
                 if internal:
                     diagnostics.append(f"== {sid}\n" + "\n".join(internal))
-                if not cacheable:
-                    shutil.rmtree(entry, ignore_errors=True)
-                _publish(out_dir, result, entry)
+                _publish(out_dir, result, _execution_of(layers, layers.get("scores", pending[sid][1])))
                 progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
                 progress.advance(task)
 

@@ -21,9 +21,11 @@ import numpy as np
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
-from pipelines.execute.outcome import messages_of, notebook_outcome
+from pipelines.execute.outcome import messages, notebook_outcome
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade import notebook as nbtools
+from pipelines.grade.cache import LayerCache
+from pipelines.grade.fingerprint import Fingerprints, inputs_digest
 from pipelines.grade.probe_io import ProbeResult, missing_result, parse_result, write_probes
 from pipelines.grade.score import GraderPlugin, TestResult, run_graders
 from pipelines.grade.unit import Unit
@@ -67,14 +69,22 @@ class Job:
     data_view: Path
     seed: int
     digest: str
-    notes: list[str] = field(default_factory=list)
-    status: str = statuses.OK
+    flags: list[tuple[str, str]] = field(default_factory=list)
     failed_grade_cells: dict[str, str] = field(default_factory=dict)
     internal: list[str] = field(default_factory=list)
+    export_dir: Path | None = None
+    execution: Path | None = None  # the cached execution layer (executed notebooks, exports)
 
     def flag(self, status: str, message: str) -> None:
-        self.status = statuses.worst(self.status, status)
-        self.notes.append(message)
+        self.flags.append((status, message))
+
+    @property
+    def status(self) -> str:
+        return statuses.worst(*(status for status, _ in self.flags))
+
+    @property
+    def notes(self) -> list[str]:
+        return [message for _, message in self.flags]
 
 
 def submission_digest(student_dir: Path, unit: Unit) -> str:
@@ -109,8 +119,27 @@ def read_and_restore(job: Job, student_dir: Path) -> bool:
     return True
 
 
-def execute(job: Job) -> None:
-    """Step 3: run each notebook with papermill in the sandbox (parameters injected)."""
+def execute(job: Job, cache: LayerCache, key: str) -> None:
+    """Step 3, or its cached result: the executed notebooks, their exports and how each run ended."""
+    hit = cache.get("execution", key)
+    if hit is None:
+        before = len(job.flags)
+        run_notebooks(job)
+        state = {"flags": job.flags[before:], "failed_grade_cells": job.failed_grade_cells}
+        if job.internal:  # an engine fault is never kept
+            job.export_dir = job.dir / "export"
+            return
+        hit = cache.put("execution", key, {}, {"executed": job.dir / "executed", "export": job.dir / "export"}, state)
+    else:
+        state = cache.meta(hit)
+        job.flags.extend((status, message) for status, message in state["flags"])
+        job.failed_grade_cells.update(state["failed_grade_cells"])
+    job.execution = hit
+    job.export_dir = hit / "export"
+
+
+def run_notebooks(job: Job) -> None:
+    """Run each notebook with papermill in the sandbox (parameters injected)."""
     settings = job.unit.sandbox("notebook")
     limits = job.unit.limits("notebook")
     (job.dir / "export").mkdir(exist_ok=True)
@@ -140,12 +169,11 @@ def probe_seed(job: Job, probe_name: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def probe(job: Job) -> tuple[dict[str, dict[str, list[Any]]], dict[str, ProbeResult]]:
-    """Step 4: build seeded inputs here, evaluate the student's export cells on them in the sandbox."""
-    unit = job.unit
-    default_timeout = float(unit.grading["probe_timeout"])
+def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[Any]]]]:
+    """The probe specs and their inputs, seeded per student and submission (trusted side)."""
+    default_timeout = float(job.unit.grading["probe_timeout"])
     specs, inputs = [], {}
-    for p in unit.probes:
+    for p in job.unit.probes:
         rng = probe_seed(job, p.name)
         made = p.make(rng)
         if p.numeric_grad:
@@ -156,6 +184,26 @@ def probe(job: Job) -> tuple[dict[str, dict[str, list[Any]]], dict[str, ProbeRes
         specs.append({"name": p.name, "call": p.call, "methods": list(p.methods), "attrs": list(p.attrs),
                       "timeout": p.timeout or default_timeout, "timed": p.timed,
                       "numeric_grad": list(p.numeric_grad) if p.numeric_grad else None})
+    return specs, inputs
+
+
+def probe(job: Job, cache: LayerCache, key: str, specs: list[dict[str, Any]],
+          inputs: dict[str, dict[str, list[Any]]]) -> dict[str, ProbeResult]:
+    """Step 4, or its cached result: the student's export cells evaluated on the probes in the sandbox."""
+    hit = cache.get("probes", key)
+    if hit is None:
+        report, run = run_probes(job, specs, inputs)
+        results = read_probe_report(job, specs, report, run)
+        if not job.internal:
+            cache.put("probes", key, {"report.bin": report}, {}, run)
+        return results
+    return read_probe_report(job, specs, (hit / "report.bin").read_bytes(), cache.meta(hit))
+
+
+def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str, list[Any]]]) -> tuple[bytes, dict[str, Any]]:
+    """Run the probe worker in the sandbox on the export cells; its report and how the run ended."""
+    unit = job.unit
+    default_timeout = float(unit.grading["probe_timeout"])
     source = "".join(nbtools.export_source(nbtools.read_notebook(job.dir / nb)) for nb in unit.notebooks)
     (job.dir / "exports.py").write_text(source)
     write_probes(job.dir, specs, inputs)
@@ -165,27 +213,33 @@ def probe(job: Job) -> tuple[dict[str, dict[str, list[Any]]], dict[str, ProbeRes
     limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
     run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
                         job.dir, limits, data_dir=job.data_view, log_name="probes.log", report=True)
-    records = {m.header.get("name"): m for m in messages_of(run) if m.header.get("event") == "probe"}
-    if run.timed_out:
-        job.flag(statuses.TIMEOUT, f"checking your exported functions took longer than {limits.wall_seconds:g} s in all and was stopped.")
-    why = "the checking run was stopped (time limit)" if run.timed_out else "the checking run stopped unexpectedly"
-    if len(records) < len(specs) and not run.timed_out:
-        job.internal.append(f"probe worker exit {run.returncode}, {len(records)}/{len(specs)} records:\n{run.output[-3000:]}")
+    return run.report, {"timed_out": run.timed_out, "wall_seconds": limits.wall_seconds,
+                        "returncode": run.returncode, "output": run.output[-3000:]}
+
+
+def read_probe_report(job: Job, specs: list[dict[str, Any]], report: bytes, run: dict[str, Any]) -> dict[str, ProbeResult]:
+    """Each probe's typed record from the worker's report; flags for timeouts and memory."""
+    records = {m.header.get("name"): m for m in messages(report) if m.header.get("event") == "probe"}
+    if run["timed_out"]:
+        job.flag(statuses.TIMEOUT, f"checking your exported functions took longer than {run['wall_seconds']:g} s in all and was stopped.")
+    elif len(records) < len(specs):
+        job.internal.append(f"probe worker exit {run['returncode']}, {len(records)}/{len(specs)} records:\n{run['output']}")
+    why = "the checking run was stopped (time limit)" if run["timed_out"] else "the checking run stopped unexpectedly"
     results = {}
     for s in specs:
         record = records.get(s["name"])
         results[s["name"]] = (parse_result(s["name"], s["call"], record.header, record.payload) if record is not None
                               else missing_result(s["name"], s["call"], why))
-    for status, outcome in ((statuses.TIMEOUT, "timeout"), (statuses.OOM, "oom")):
+    for status, outcome, what in ((statuses.TIMEOUT, "timeout", "ran out of time"), (statuses.OOM, "oom", "ran out of memory")):
         hit = sorted({r.call for r in results.values() if r.outcome == outcome})
         if hit:
-            job.flag(status, f"while being checked, {', '.join(hit)} " + ("ran out of time." if outcome == "timeout" else "ran out of memory."))
-    return inputs, results
+            job.flag(status, f"while being checked, {', '.join(hit)} {what}.")
+    return results
 
 
 def score(job: Job, inputs: dict, results: dict) -> tuple[list[TestResult], list[str]]:
     """Step 5: the hidden graders compare the plain results with the reference (trusted)."""
-    plugin = GraderPlugin(job.unit, inputs, results, job.dir / "export")
+    plugin = GraderPlugin(job.unit, inputs, results, job.export_dir)
     tests = run_graders(job.unit, plugin)
     return tests, plugin.internal_errors
 
@@ -193,8 +247,10 @@ def score(job: Job, inputs: dict, results: dict) -> tuple[list[TestResult], list
 # --- the pipeline --------------------------------------------------------------------------
 
 
-def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path) -> tuple[StudentResult, list[str]]:
-    """Grade one student; returns the result and instructor-only diagnostics. Never raises for student faults."""
+def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path,
+                     cache: LayerCache, keys: Fingerprints) -> tuple[StudentResult, list[str], Path | None]:
+    """Grade one student: the result, instructor-only diagnostics and the execution layer's folder.
+    Never raises for student faults. Each cached layer whose key is unchanged is reused, not re-run."""
     if job_dir.exists():
         shutil.rmtree(job_dir)
     job_dir.mkdir(parents=True)
@@ -203,13 +259,15 @@ def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Pa
     tests: list[TestResult] = []
     internal: list[str] = []
     if read_and_restore(job, student_dir):
-        execute(job)
-        inputs, results = probe(job)
+        execution_key = keys.execution(student_id, job.digest)
+        execute(job, cache, execution_key)
+        specs, inputs = make_probes(job)
+        results = probe(job, cache, keys.probes(execution_key, specs, inputs_digest(inputs)), specs, inputs)
         tests, internal = score(job, inputs, results)
     total = round(sum(t.points for t in tests), 6)
     result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual,
                            blind_spots(job.failed_grade_cells, tests))
-    return result, job.internal + internal
+    return result, job.internal + internal, job.execution
 
 
 def blind_spots(failed_cells: dict[str, str], tests: list[TestResult]) -> list[dict[str, str]]:

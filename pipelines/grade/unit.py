@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import sys
-import types
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,9 +18,6 @@ from typing import Any
 
 import numpy as np
 import yaml
-
-import pipelines
-import reference
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute.sandbox import Limits
@@ -175,47 +170,3 @@ class Unit:
         dst = view / "prepared" / ds
         shutil.rmtree(dst, ignore_errors=True)
         shutil.copytree(prepared_dir() / ds, dst, copy_function=os.link)
-
-    # --- identity ------------------------------------------------------------------------
-    @cached_property
-    def fingerprint(self) -> str:
-        """Hash of everything besides the submission that a grade depends on (the cache key's half):
-        this unit's folder, the reference library, the engine code that grades, params.yaml, and
-        the provenance of the prepared data."""
-        h = hashlib.sha256()
-        root = project_root()
-        parts = [("assignment", self.root), ("reference", _package_dir(reference))]
-        parts += [("engine", f) for f in grading_engine_files()]
-        parts.append(("params", root / "params.yaml"))
-        for label, part in parts:
-            if not part.exists():
-                continue
-            base = part if part.is_dir() else part.parent
-            files = sorted(p for p in part.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if part.is_dir() else [part]
-            for f in files:
-                h.update(f"{label}/{f.relative_to(base)}".encode())
-                h.update(f.read_bytes())
-        for prov in sorted(prepared_dir().glob("*provenance.json")):
-            h.update(prov.read_bytes())
-        h.update(json.dumps({"profile": self.profile}).encode())
-        return h.hexdigest()
-
-
-# Engine modules that cannot change a score: reports are rebuilt from cached results on every run,
-# and the rest are other commands. Everything else in the package counts (a new module is included
-# by default, so forgetting to list one here costs a regrade, never a stale grade).
-NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py")
-
-
-def _package_dir(package: types.ModuleType) -> Path:
-    return Path(package.__file__).resolve().parent
-
-
-def grading_engine_files() -> list[Path]:
-    """The files of the installed ``pipelines`` package that grading runs (sandbox, probes, scoring,
-    the data loaders and kit the notebooks import), in a stable order."""
-    engine = _package_dir(pipelines)
-    return sorted(
-        f for f in engine.rglob("*.py")
-        if "__pycache__" not in f.parts and f.relative_to(engine).parts[0] not in NOT_GRADING
-    )

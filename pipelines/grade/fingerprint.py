@@ -1,0 +1,155 @@
+"""The cache keys of a grade, one per layer, so that an instructor's grader fix never re-executes a notebook.
+
+A grade is built in three layers, each keyed by exactly what can change it:
+
+- **execution** (the executed notebook, its exports, how each cell ended): the submission, the unit's
+  source notebooks and assignment.yaml, the engine code a notebook run goes through, the data
+  provenance and the execution knobs (seed, profile, the notebook sandbox's limits);
+- **probes** (the student's plain outputs on the probes): the execution key, the probe worker's code,
+  the probe sandbox's limits and the probe specs and inputs themselves (hashed as generated, so a
+  grader edit that leaves every probe alone re-runs no probe);
+- **scores** (results.json): the execution key, the graders, the reference library, params.yaml and
+  the scoring engine. When this key is unchanged nothing at all runs.
+
+Engine files belong to the execution layer unless listed below: a new module costs a re-execution,
+never a stale grade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pipelines
+from pipelines.grade.unit import Unit
+from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
+
+# Engine modules that cannot change a grade: reports are rebuilt from cached results on every run,
+# and the rest are other commands.
+NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py")
+# Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
+PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py")
+SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",
+               "grade/fingerprint.py")
+
+
+def _package_dir(package: types.ModuleType) -> Path:
+    return Path(str(package.__file__)).resolve().parent
+
+
+def grading_engine_files() -> list[Path]:
+    """The files of the installed ``pipelines`` package that grading runs, in a stable order."""
+    engine = _package_dir(pipelines)
+    return sorted(
+        f for f in engine.rglob("*.py")
+        if "__pycache__" not in f.parts and f.relative_to(engine).parts[0] not in NOT_GRADING
+    )
+
+
+def engine_files(layer: str) -> list[Path]:
+    """The grading engine files of one layer: ``execution``, ``probes`` or ``scores``."""
+    engine = _package_dir(pipelines)
+    listed = {"probes": PROBE_FILES, "scores": SCORE_FILES}
+    others = set(PROBE_FILES) | set(SCORE_FILES)
+    files = grading_engine_files()
+    if layer == "execution":
+        return [f for f in files if f.relative_to(engine).as_posix() not in others]
+    return [f for f in files if f.relative_to(engine).as_posix() in listed[layer]]
+
+
+class Digest:
+    """A sha256 fed with labelled files, folders and JSON values (labels keep parts apart)."""
+
+    def __init__(self, *parts: str) -> None:
+        self._h = hashlib.sha256()
+        for part in parts:
+            self.text(part)
+
+    def text(self, value: str) -> "Digest":
+        self._h.update(len(value).to_bytes(8, "little") + value.encode())
+        return self
+
+    def value(self, obj: Any) -> "Digest":
+        return self.text(json.dumps(obj, sort_keys=True, default=str))
+
+    def path(self, label: str, part: Path) -> "Digest":
+        if not part.exists():
+            return self.text(f"{label}:<absent>")
+        base = part if part.is_dir() else part.parent
+        files = sorted(p for p in part.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if part.is_dir() else [part]
+        for f in files:
+            self.text(f"{label}/{f.relative_to(base).as_posix()}")
+            self._h.update(f.read_bytes())
+        return self
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+class Fingerprints:
+    """The parts of every key that do not depend on the student, computed once per batch."""
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+
+    @cached_property
+    def execution_static(self) -> str:
+        unit = self.unit
+        d = Digest("execution", unit.name)
+        for name in unit.notebooks:
+            d.path(f"source/{name}", unit.source_notebook(name))
+        d.path("assignment.yaml", unit.root / "assignment.yaml")
+        for f in engine_files("execution"):
+            d.path(f"engine/{f.name}", f)
+        d.value({"seed": unit.params.get("seed"), "profile": unit.profile, "sandbox": unit.sandbox("notebook")})
+        for prov in sorted(prepared_dir().glob("*provenance.json")):
+            d.path(prov.name, prov)
+        return d.hexdigest()
+
+    @cached_property
+    def probes_static(self) -> str:
+        d = Digest("probes")
+        for f in engine_files("probes"):
+            d.path(f"engine/{f.name}", f)
+        d.value({"sandbox": self.unit.sandbox("probes"), "probe_timeout": self.unit.grading["probe_timeout"]})
+        return d.hexdigest()
+
+    @cached_property
+    def scores_static(self) -> str:
+        ensure_reference_importable()
+        import reference
+
+        d = Digest("scores")
+        d.path("graders", self.unit.graders_dir)
+        d.path("reference", _package_dir(reference))
+        d.path("params.yaml", project_root() / "params.yaml")
+        for f in engine_files("scores") + engine_files("probes"):
+            d.path(f"engine/{f.name}", f)
+        return d.hexdigest()
+
+    def execution(self, student_id: str, submission_digest: str) -> str:
+        return Digest(self.execution_static, student_id, submission_digest).hexdigest()
+
+    def probes(self, execution_key: str, specs: list[dict[str, Any]], inputs_digest: str) -> str:
+        return Digest(self.probes_static, execution_key, inputs_digest).value(specs).hexdigest()
+
+    def scores(self, execution_key: str) -> str:
+        return Digest(self.scores_static, execution_key).hexdigest()
+
+
+def inputs_digest(inputs: dict[str, dict[str, list[Any]]]) -> str:
+    """Hash of the generated probe inputs by value (dtype, shape, bytes); ``.npz`` files carry times."""
+    import numpy as np
+
+    d = Digest("inputs")
+    for name in sorted(inputs):
+        for section in sorted(inputs[name]):
+            for i, value in enumerate(inputs[name][section]):
+                arr = np.ascontiguousarray(value)
+                d.value([name, section, i, str(arr.dtype), list(arr.shape), type(value).__name__])
+                d._h.update(arr.tobytes())
+    return d.hexdigest()
