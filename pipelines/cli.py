@@ -64,8 +64,10 @@ def _autograde(args: argparse.Namespace) -> int:
 def _examples(args: argparse.Namespace) -> int:
     from pipelines.examples import make_examples
 
+    from pipelines.paths import examples_dir
+
     for assignment in args.assignments:
-        for path in make_examples(assignment, Path(args.out)):
+        for path in make_examples(assignment, Path(args.out) if args.out else examples_dir(assignment)):
             print(path)
     return 0
 
@@ -111,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
     p.add_argument("assignments", nargs="+", metavar="assignment")
-    p.add_argument("--out", default="examples/submitted", help="default: examples/submitted")
+    p.add_argument("--out", help="default: examples/<assignment>/submitted, one folder per assignment")
     p.set_defaults(func=_examples)
 
     p = sub.add_parser("check", help="run a notebook's visible self-checks (for students)")

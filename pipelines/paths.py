@@ -30,3 +30,11 @@ def raw_dir(dataset: str) -> Path:
 
 def prepared_dir() -> Path:
     return data_dir() / "prepared"
+
+
+def examples_dir(unit: str) -> Path:
+    """Where a unit's generated example submissions go (nbgrader layout below it).
+
+    One folder per unit, so each unit's DVC ``examples`` stage owns an output no other unit's touches.
+    """
+    return project_root() / "examples" / unit / "submitted"
