@@ -22,13 +22,14 @@ import numpy as np
 import yaml
 
 import pipelines
-import reference
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute.sandbox import Limits
 from pipelines.grade.api import Probe, registered_probes
 from pipelines.params import load_params, profiled, resolve_profile
-from pipelines.paths import prepared_dir, project_root
+from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
+
+reference = ensure_reference_importable()  # the checkout's reference/: the wheel holds none
 
 
 @dataclass

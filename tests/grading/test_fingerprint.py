@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+import gradcheck
 import pipelines
 from pipelines.grade.unit import grading_engine_files
 
@@ -17,7 +20,15 @@ def relative() -> set[str]:
 def test_code_that_grades_is_part_of_the_key() -> None:
     """The sandbox runner, the probe worker, the scoring and the loaders and kit that notebooks import."""
     assert {"execute/sandbox.py", "execute/run_notebook.py", "grade/probe_worker.py", "grade/score.py",
-            "grade/submission.py", "data/loaders.py", "kit/gradcheck.py", "params.py"} <= relative()
+            "grade/submission.py", "data/loaders.py", "kit/export.py", "params.py"} <= relative()
+
+
+@pytest.mark.xfail(strict=True, reason="the gradient helpers moved out of pipelines (to gradcheck/, so that reference/ "
+                   "need not import pipelines) and grading_engine_files() hashes the pipelines package only; "
+                   "pipelines/grade/unit.py is being rewritten: add gradcheck there, then drop this marker")
+def test_the_shared_gradient_helpers_are_part_of_the_key() -> None:
+    """rel_error and the numeric gradients decide scores (check_close, the kit in the notebooks)."""
+    assert Path(gradcheck.__file__).resolve() in grading_engine_files()
 
 
 def test_reports_and_other_commands_are_not() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,33 +21,16 @@ import pytest
 import yaml
 
 from pipelines.examples import STUDENTS as EXAMPLE_STUDENTS
+from tests.checkout import REPO, copy_project, run
 from tests.grading import toy
 
-REPO = Path(__file__).resolve().parents[2]
 UNIT = "zz_throwaway"
 STAGES = ("examples", "validate", "release", "grade")
 EDGE = re.compile(r'^"([^"]+)" -> "([^"]+)";$')
 
 
-def run(args: list[str], cwd: Path) -> str:
-    """Run a command in ``cwd``; its stdout, or a failure that shows DVC's own message."""
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 def dvc(project: Path, *args: str) -> str:
     return run([sys.executable, "-m", "dvc", *args], project)
-
-
-def copy_tracked_files(target: Path) -> None:
-    """The project as a clone would have it: every file git tracks, as it is in this working tree."""
-    for name in run(["git", "ls-files", "-z"], REPO).split("\0"):
-        source = REPO / name
-        if name and source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    run(["git", "init", "-q"], target)  # DVC wants a git repository (or core.no_scm)
 
 
 def add_unit(project: Path, unit: str) -> None:
@@ -71,8 +53,8 @@ def dag_edges(project: Path) -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("clone")
-    copy_tracked_files(root)
+    root = copy_project(tmp_path_factory.mktemp("clone"))
+    run(["git", "init", "-q"], root)  # DVC wants a git repository (or core.no_scm)
     return root
 
 
