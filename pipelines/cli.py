@@ -1,4 +1,4 @@
-"""The ``deepgrade`` command line: one subcommand per step of a term (DESIGN.md §3 is the contract).
+"""The ``deepgrade`` command line: one subcommand per step of a term (docs/design.md §3 is the contract).
 
 Each handler imports its module lazily, so ``deepgrade check`` on a student's laptop does not pay
 for the grading engine, and a broken optional piece cannot stop the others.
