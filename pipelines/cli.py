@@ -1,4 +1,4 @@
-"""The ``deepgrade`` command line: one subcommand per step of a term (DESIGN.md §3 is the contract).
+"""The ``deepgrade`` command line: one subcommand per step of a term (docs/design.md §3 is the contract).
 
 Each handler imports its module lazily, so ``deepgrade check`` on a student's laptop does not pay
 for the grading engine, and a broken optional piece cannot stop the others.
@@ -51,7 +51,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _autograde(args: argparse.Namespace) -> int:
     from pipelines.grade.batch import autograde
 
-    return autograde(
+    autograde(
         args.assignment,
         Path(args.submitted_dir),
         Path(args.out),
@@ -59,13 +59,16 @@ def _autograde(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         summary=Path(args.summary) if args.summary else None,
     )
+    return 0  # the batch ran: whatever the students scored (DESIGN: exit status)
 
 
 def _examples(args: argparse.Namespace) -> int:
     from pipelines.examples import make_examples
 
+    from pipelines.paths import examples_dir
+
     for assignment in args.assignments:
-        for path in make_examples(assignment, Path(args.out)):
+        for path in make_examples(assignment, Path(args.out) if args.out else examples_dir(assignment)):
             print(path)
     return 0
 
@@ -111,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
     p.add_argument("assignments", nargs="+", metavar="assignment")
-    p.add_argument("--out", default="examples/submitted", help="default: examples/submitted")
+    p.add_argument("--out", help="default: examples/<assignment>/submitted, one folder per assignment")
     p.set_defaults(func=_examples)
 
     p = sub.add_parser("check", help="run a notebook's visible self-checks (for students)")

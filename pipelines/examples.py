@@ -11,8 +11,9 @@ section of its ``assignment.yaml``::
       wrong_gradient: {cell: impl_x, replace: "dW = a + b", with: "dW = a"}   # a one-line bug
       timeout: tune_svm                               # answer cell that starts with an endless loop
 
-``deepgrade examples <unit> [--out examples/submitted]`` writes
-``<out>/<student>/<unit>/<notebook>.ipynb`` for the students in ``STUDENTS``.
+``deepgrade examples <unit> [--out DIR]`` writes ``<out>/<student>/<unit>/<notebook>.ipynb`` for the
+students in ``STUDENTS``; ``<out>`` defaults to ``examples/<unit>/submitted`` (``paths.examples_dir``),
+the output of the unit's DVC stage ``examples@<unit>``.
 """
 
 from __future__ import annotations

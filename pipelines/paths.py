@@ -6,8 +6,13 @@ Every stage reads and writes below the project root, which is the checkout holdi
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
+
+from pipelines.errors import DeepgradeError
 
 
 def project_root() -> Path:
@@ -30,3 +35,33 @@ def raw_dir(dataset: str) -> Path:
 
 def prepared_dir() -> Path:
     return data_dir() / "prepared"
+
+
+def examples_dir(unit: str) -> Path:
+    """Where a unit's generated example submissions go (nbgrader layout below it).
+
+    One folder per unit, so each unit's DVC ``examples`` stage owns an output no other unit's touches.
+    """
+    return project_root() / "examples" / unit / "submitted"
+
+
+def ensure_reference_importable() -> ModuleType:
+    """The ``reference`` package, taken from the project root's ``reference/`` when not installed.
+
+    The wheel (``pip install deepgrade``, what students get) holds no reference solutions, so the
+    instructor's tools find them in the checkout they run from: the project root is appended to
+    ``sys.path`` (after everything installed, so it never shadows another package).
+    """
+    try:
+        return importlib.import_module("reference")
+    except ModuleNotFoundError as exc:
+        if exc.name != "reference":
+            raise
+    folder = project_root() / "reference"
+    if not (folder / "__init__.py").is_file():
+        raise DeepgradeError(
+            f"the reference solutions are not installed and {folder} is not a package: run deepgrade "
+            "from the course checkout that holds reference/ (or set DEEPGRADE_ROOT to that checkout)"
+        )
+    sys.path.append(str(project_root()))
+    return importlib.import_module("reference")

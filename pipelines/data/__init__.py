@@ -1,4 +1,4 @@
-"""Data: fetch and verify raw datasets, prepare them (DESIGN.md §2), and load the prepared arrays.
+"""Data: fetch and verify raw datasets, prepare them (docs/design.md §2), and load the prepared arrays.
 
 Only the loaders are imported here, so ``from pipelines.data import load_cifar10`` stays cheap in a
 student's notebook (numpy only; h5py is imported when COCO is loaded). The stages live in

@@ -1,4 +1,4 @@
-"""The prepare stage: verified raw files -> ``data/prepared/`` (DESIGN.md §2), plus a provenance record.
+"""The prepare stage: verified raw files -> ``data/prepared/`` (docs/design.md §2), plus a provenance record.
 
 It refuses raw data that did not finish fetching (no ``source.json``) or that changed since it was
 verified, then hands over to the dataset's module in ``pipelines.data.datasets``. Each dataset

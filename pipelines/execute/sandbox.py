@@ -1,7 +1,7 @@
 """The bubblewrap sandbox every piece of student code runs in.
 
 Inside: read-only system and Python directories, the ``pipelines`` package (loaders and the
-student kit, no solutions), a read-only data view whose held-out labels were removed, a writable
+student kit, no solutions) and the ``gradcheck`` package the kit re-exports, a read-only data view whose held-out labels were removed, a writable
 job folder and a private ``/tmp``. Not inside: the network, ``reference/``, the graders, the
 gradebook, the rest of the checkout, the host's processes. Limits: address space (RLIMIT_AS),
 CPU seconds (RLIMIT_CPU) and file size (RLIMIT_FSIZE) per process, plus a wall clock enforced
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import gradcheck
 from pipelines.errors import DeepgradeError
 from pipelines.execute.channel import REPORT_FD_ENV
 
@@ -106,9 +107,11 @@ def _python_dirs() -> list[Path]:
     return dirs
 
 
-def _package_dir() -> Path:
-    """The ``pipelines`` package directory (bound at the same path so the installed finder works)."""
-    return Path(__file__).resolve().parents[1]
+def _package_dirs() -> list[Path]:
+    """The code bound into the sandbox, at the same paths so the installed finder works: the
+    ``pipelines`` package (loaders, kit, notebook runner, probe worker) and ``gradcheck``, which the
+    kit re-exports (it is a package of its own so that ``reference`` can share it)."""
+    return [Path(__file__).resolve().parents[1], Path(gradcheck.__file__).resolve().parent]
 
 
 def build_command(
@@ -135,8 +138,9 @@ def build_command(
     _bind_system(args)
     for d in _python_dirs():
         args += ["--ro-bind", str(d), str(d)]
-    pkg = _package_dir()
-    args += ["--ro-bind", str(pkg), str(pkg)]
+    packages = _package_dirs()
+    for pkg in packages:
+        args += ["--ro-bind", str(pkg), str(pkg)]
     if data_dir is not None:
         args += ["--ro-bind", str(Path(data_dir).resolve()), str(DATA_DIR)]
     args += ["--bind", str(Path(job_dir).resolve()), str(JOB_DIR), "--chdir", str(JOB_DIR)]
@@ -158,9 +162,9 @@ def build_command(
         "MKL_NUM_THREADS": "1",
         "MALLOC_ARENA_MAX": "2",
         "DEEPGRADE_DATA_DIR": str(DATA_DIR),
-        # The very package the grader runs (bound above), whatever way it was installed: an
+        # The very packages the grader runs (bound above), whatever way they were installed: an
         # editable install's finder may point at another checkout, which is not visible here.
-        "PYTHONPATH": str(pkg.parent),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(str(pkg.parent) for pkg in packages)),
     }
     base_env.update(env or {})
     args.append("--clearenv")

@@ -1,4 +1,4 @@
-"""The per-student statuses of DESIGN §3 and which one wins when several apply."""
+"""The per-student statuses of docs/design.md §3 and which one wins when several apply."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from pipelines.kit.gradcheck import rel_error
+from gradcheck import rel_error
 
 __all__ = [
     "Probe",

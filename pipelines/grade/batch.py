@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 import traceback
+from dataclasses import dataclass
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from functools import lru_cache
 from multiprocessing import get_context
@@ -29,12 +30,22 @@ from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.gradebook import record_results
 from pipelines.grade.submission import StudentResult, grade_submission, submission_digest, unit_points
 from pipelines.grade.unit import Unit
+from pipelines.params import _load as _load_params_file
 from pipelines.paths import project_root
 from pipelines.report.class_report import write_class_report
 from pipelines.report.feedback import write_feedback
 from pipelines.report.results import write_grades_csv, write_results_json
 
 console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What one autograde run did: students graded now, reused unchanged, and engine failures among them."""
+
+    graded: int
+    cached: int
+    failed: int
 
 
 _ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR")
@@ -106,8 +117,11 @@ def autograde(
     workers: int = 1,
     use_cache: bool = True,
     summary: Path | None = None,
-) -> int:
-    """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; 0 when the batch ran."""
+) -> BatchSummary:
+    """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; what ran and what was reused."""
+    # A batch reads graders, params and engine as they are now, even in a process that ran one before.
+    for cached in (_unit, _keys, _load_params_file):
+        cached.cache_clear()
     unit = Unit.load(assignment)
     bwrap_path()
     if not submitted_dir.is_dir():
@@ -166,7 +180,7 @@ def autograde(
     console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")
-    return 0
+    return BatchSummary(graded=len(pending), cached=len(students) - len(pending), failed=len(diagnostics))
 
 
 def gradebook_path() -> Path:

@@ -24,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import gradcheck
 import pipelines
 from pipelines.grade.unit import Unit
 from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
@@ -42,12 +43,14 @@ def _package_dir(package: types.ModuleType) -> Path:
 
 
 def grading_engine_files() -> list[Path]:
-    """The files of the installed ``pipelines`` package that grading runs, in a stable order."""
+    """The files of the installed ``pipelines`` package that grading runs, and the ``gradcheck``
+    package its kit re-exports, in a stable order."""
     engine = _package_dir(pipelines)
+    kit = sorted(f for f in _package_dir(gradcheck).rglob("*.py") if "__pycache__" not in f.parts)
     return sorted(
         f for f in engine.rglob("*.py")
         if "__pycache__" not in f.parts and f.relative_to(engine).parts[0] not in NOT_GRADING
-    )
+    ) + kit
 
 
 def engine_files(layer: str) -> list[Path]:
@@ -55,10 +58,14 @@ def engine_files(layer: str) -> list[Path]:
     engine = _package_dir(pipelines)
     listed = {"probes": PROBE_FILES, "scores": SCORE_FILES}
     others = set(PROBE_FILES) | set(SCORE_FILES)
+
+    def name(f: Path) -> str:
+        return f.relative_to(engine).as_posix() if engine in f.parents else f.name
+
     files = grading_engine_files()
     if layer == "execution":
-        return [f for f in files if f.relative_to(engine).as_posix() not in others]
-    return [f for f in files if f.relative_to(engine).as_posix() in listed[layer]]
+        return [f for f in files if name(f) not in others]
+    return [f for f in files if name(f) in listed[layer]]
 
 
 class Digest:
@@ -104,7 +111,7 @@ class Fingerprints:
             d.path(f"source/{name}", unit.source_notebook(name))
         d.path("assignment.yaml", unit.root / "assignment.yaml")
         for f in engine_files("execution"):
-            d.path(f"engine/{f.name}", f)
+            d.path(f"engine/{f.parent.name}/{f.name}", f)
         d.value({"seed": unit.params.get("seed"), "profile": unit.profile, "sandbox": unit.sandbox("notebook")})
         for prov in sorted(prepared_dir().glob("*provenance.json")):
             d.path(prov.name, prov)
@@ -123,9 +130,11 @@ class Fingerprints:
         ensure_reference_importable()
         import reference
 
+        # The checkout's reference/ when there is one (what the graders import), else the installed one.
+        local = project_root() / "reference"
         d = Digest("scores")
         d.path("graders", self.unit.graders_dir)
-        d.path("reference", _package_dir(reference))
+        d.path("reference", local if local.is_dir() else _package_dir(reference))
         d.path("params.yaml", project_root() / "params.yaml")
         for f in engine_files("scores") + engine_files("probes"):
             d.path(f"engine/{f.name}", f)

@@ -24,7 +24,7 @@ from pipelines.grade.unit import Unit
 
 @dataclass
 class TestResult:
-    """One grader test, as results.json reports it (DESIGN §3)."""
+    """One grader test, as results.json reports it (docs/design.md §3)."""
 
     name: str
     points: float

@@ -33,7 +33,7 @@ from pipelines.grade.unit import Unit
 
 @dataclass
 class StudentResult:
-    """One student's outcome; ``to_json`` is results.json (DESIGN §3)."""
+    """One student's outcome; ``to_json`` is results.json (docs/design.md §3)."""
 
     student_id: str
     assignment: str

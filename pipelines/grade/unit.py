@@ -23,7 +23,7 @@ from pipelines.errors import DeepgradeError
 from pipelines.execute.sandbox import Limits
 from pipelines.grade.api import Probe, registered_probes
 from pipelines.params import load_params, profiled, resolve_profile
-from pipelines.paths import prepared_dir, project_root
+from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
 
 
 @dataclass
@@ -96,8 +96,10 @@ class Unit:
     @cached_property
     def probes(self) -> list[Probe]:
         """The probes declared by this unit's grader modules, in a stable order."""
+        ensure_reference_importable()  # graders compare with the checkout's reference/ (no wheel holds it)
         for path in sorted(self.graders_dir.glob("test_*.py")):
-            digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+            # Keyed by path and content: a grader edited mid-term is imported afresh, even in one process.
+            digest = hashlib.sha1(str(path.resolve()).encode() + path.read_bytes()).hexdigest()[:12]
             mod_name = f"deepgrade_graders_{digest}.{path.stem}"
             if mod_name in sys.modules:
                 continue

@@ -1,16 +1,17 @@
 """The helper library students use in their notebooks (and the graders reuse).
 
 Students import it as ``from pipelines.kit import ...``; it holds no solution code, only the
-course's measuring tools: relative error, numeric gradients, and plotting.
+course's measuring tools: relative error and numeric gradients (from the ``gradcheck`` package,
+shared with the reference solutions) and ``export``.
 """
 
-from pipelines.kit.export import export
-from pipelines.kit.gradcheck import (
+from gradcheck import (
     eval_numerical_gradient,
     eval_numerical_gradient_array,
     grad_check_sparse,
     rel_error,
 )
+from pipelines.kit.export import export
 
 __all__ = [
     "export",

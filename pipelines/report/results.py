@@ -1,4 +1,4 @@
-"""The machine-readable outputs of a batch (DESIGN §3 contract): grades.csv and results.json."""
+"""The machine-readable outputs of a batch (docs/design.md §3 contract): grades.csv and results.json."""
 
 from __future__ import annotations
 

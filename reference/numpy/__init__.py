@@ -1,4 +1,4 @@
-"""The numpy reference implementations of every curriculum name (CURRICULUM.md is the contract)."""
+"""The numpy reference implementations of every curriculum name (docs/curriculum.md is the contract)."""
 from reference.numpy.linear_classifier import *  # noqa: F401,F403
 from reference.numpy.gates import *  # noqa: F401,F403
 from reference.numpy.rnn_layers import *  # noqa: F401,F403

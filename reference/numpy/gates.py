@@ -8,8 +8,9 @@ so the later layers read as bigger gates. Inputs are floats or numpy arrays of o
 (elementwise gates); gradients have the shapes of the inputs.
 
 The unit's other names, the numeric-gradient yardsticks ``rel_error``, ``eval_numerical_gradient``
-and ``eval_numerical_gradient_array``, live in ``pipelines.kit.gradcheck`` (students receive them
-too) and are re-exported here so that every a00 name comes from this module.
+and ``eval_numerical_gradient_array``, live in the top-level ``gradcheck`` package (students receive
+them too, through ``pipelines.kit``) and are re-exported here so that every a00 name comes from this
+module. ``reference`` never imports ``pipelines``: the students' wheel holds no reference code.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 
 __all__ = [
     "add_gate_forward",

@@ -98,7 +98,7 @@ def graded(toy_root: Path) -> Path:
         toy.submission(toy_root, student, **spec)
     (toy_root / "submitted" / "no_notebook" / toy.UNIT).mkdir(parents=True)
     out = toy_root / "graded"
-    assert autograde(toy.UNIT, toy_root / "submitted", out, workers=2) == 0
+    assert autograde(toy.UNIT, toy_root / "submitted", out, workers=2).failed == 0
     return out
 
 
@@ -188,10 +188,28 @@ def test_feedback_reveals_no_grader_code(graded: Path) -> None:
 
 def test_unchanged_batch_is_not_executed_again(toy_root: Path, graded: Path) -> None:
     before = (graded / "grades.csv").read_text()
-    jobs = toy_root / ".cache" / "deepgrade" / "jobs"
-    assert autograde(toy.UNIT, toy_root / "submitted", graded, workers=1) == 0
+    summary = autograde(toy.UNIT, toy_root / "submitted", graded, workers=1)
+    assert (summary.graded, summary.failed) == (0, 0)
+    assert summary.cached == len(SUBMISSIONS) + 1
     assert (graded / "grades.csv").read_text() == before
-    assert not any(jobs.rglob("*.ipynb"))  # nothing was executed the second time
+
+
+def test_a_grader_edit_rescores_without_executing(toy_root: Path, graded: Path) -> None:
+    """Mid-term grader fixes: every student is scored again, no notebook or probe runs again."""
+    grader = toy_root / "assignments" / toy.UNIT / "graders" / "test_quad.py"
+    text = grader.read_text()
+    grader.write_text(text.replace('"""quad: the value on random inputs."""', '"""quad: its value on random inputs."""'))
+    layers = toy_root / ".cache" / "deepgrade" / "layers" / toy.UNIT
+    executions = sorted(p.name for p in (layers / "execution").iterdir())
+    probes = sorted(p.name for p in (layers / "probes").iterdir())
+    try:
+        summary = autograde(toy.UNIT, toy_root / "submitted", graded, workers=1)
+        assert summary.graded == len(SUBMISSIONS) + 1 and summary.failed == 0
+        assert sorted(p.name for p in (layers / "execution").iterdir()) == executions
+        assert sorted(p.name for p in (layers / "probes").iterdir()) == probes
+        assert "its value on random inputs" in (graded / "full" / "results.json").read_text()
+    finally:
+        grader.write_text(text)
 
 
 def test_gradebook_holds_the_scores(graded: Path, toy_root: Path) -> None:
@@ -213,7 +231,7 @@ def test_regrade_keeps_the_manual_grading(graded: Path, toy_root: Path) -> None:
         grade = gb.find_grade("explain", toy.UNIT, toy.UNIT, "full")
         grade.manual_score = 1
         gb.db.commit()
-    assert autograde(toy.UNIT, toy_root / "submitted", graded, workers=1) == 0
+    assert autograde(toy.UNIT, toy_root / "submitted", graded, workers=1).failed == 0
     with Gradebook(db) as gb:
         assert gb.find_grade("explain", toy.UNIT, toy.UNIT, "full").manual_score == 1
         sub = gb.find_submission(toy.UNIT, "full")

@@ -1,27 +1,133 @@
-"""What the result cache keys on: the engine code that can change a grade, and nothing else of it."""
+"""What each cache layer keys on: exactly the inputs that can change it, and nothing else."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import yaml
+
+import gradcheck
 import pipelines
-from pipelines.grade.unit import grading_engine_files
+from pipelines.grade.fingerprint import Fingerprints, engine_files, grading_engine_files, inputs_digest
+from pipelines.grade.submission import Job, make_probes, submission_digest
+from pipelines.grade.unit import Unit
+from pipelines.params import _load
+from tests.grading import toy
 
 ENGINE = Path(pipelines.__file__).resolve().parent
 
 
-def relative() -> set[str]:
-    return {f.relative_to(ENGINE).as_posix() for f in grading_engine_files()}
+def relative(files: list[Path]) -> set[str]:
+    return {f.relative_to(ENGINE).as_posix() for f in files if ENGINE in f.parents}
 
 
 def test_code_that_grades_is_part_of_the_key() -> None:
     """The sandbox runner, the probe worker, the scoring and the loaders and kit that notebooks import."""
     assert {"execute/sandbox.py", "execute/run_notebook.py", "grade/probe_worker.py", "grade/score.py",
-            "grade/submission.py", "data/loaders.py", "kit/gradcheck.py", "params.py"} <= relative()
+            "grade/submission.py", "data/loaders.py", "kit/export.py", "params.py"} <= relative(grading_engine_files())
+    assert Path(gradcheck.__file__).resolve() in grading_engine_files()
 
 
 def test_reports_and_other_commands_are_not() -> None:
     """Feedback and class reports are rebuilt from cached results, so editing them must not regrade."""
-    files = relative()
+    files = relative(grading_engine_files())
     assert not any(f.startswith("report/") for f in files)
     assert not {"cli.py", "release.py", "validate.py", "check.py", "examples.py"} & files
+
+
+def test_probe_and_scoring_code_do_not_key_the_execution() -> None:
+    execution = relative(engine_files("execution"))
+    assert "execute/run_notebook.py" in execution and Path(gradcheck.__file__).resolve() in engine_files("execution")
+    assert not {"grade/probe_worker.py", "grade/score.py", "grade/api.py"} & execution
+    assert relative(engine_files("probes")) == {"grade/probe_worker.py", "grade/probe_io.py"}
+
+
+def _keys(root: Path) -> dict[str, str]:
+    """The three layer keys of one toy submission, computed afresh from the files as they are now."""
+    _load.cache_clear()
+    unit = Unit.load(toy.UNIT)
+    keys = Fingerprints(unit)
+    student = root / "submitted" / "keyed" / toy.UNIT
+    digest = submission_digest(student, unit)
+    execution = keys.execution("keyed", digest)
+    job = Job(unit, "keyed", root / "job-keys", root, int(unit.params["seed"]), digest)
+    specs, inputs = make_probes(job)
+    return {"execution": execution, "probes": keys.probes(execution, specs, inputs_digest(inputs)),
+            "scores": keys.scores(execution)}
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {layer for layer in before if before[layer] != after[layer]}
+
+
+@pytest.fixture()
+def keyed(toy_root: Path) -> Path:
+    toy.submission(toy_root, "keyed")
+    (toy_root / "reference").mkdir(exist_ok=True)
+    (toy_root / "reference" / "__init__.py").write_text('"""A stand-in reference package."""\n')
+    return toy_root
+
+
+def test_keys_are_stable(keyed: Path) -> None:
+    assert _keys(keyed) == _keys(keyed)
+
+
+def test_a_grader_test_edit_invalidates_scores_only(keyed: Path) -> None:
+    grader = keyed / "assignments" / toy.UNIT / "graders" / "test_quad.py"
+    before, text = _keys(keyed), grader.read_text()
+    grader.write_text(text.replace('"""quad: the value on random inputs."""', '"""quad: its value on random inputs."""'))
+    try:
+        assert _changed(before, _keys(keyed)) == {"scores"}
+    finally:
+        grader.write_text(text)
+
+
+def test_a_probe_edit_invalidates_probes_and_scores(keyed: Path) -> None:
+    grader = keyed / "assignments" / toy.UNIT / "graders" / "test_quad.py"
+    before, text = _keys(keyed), grader.read_text()
+    grader.write_text(text.replace("rng.standard_normal(6), rng.random(6)", "rng.standard_normal(7), rng.random(7)"))
+    try:
+        assert _changed(before, _keys(keyed)) == {"probes", "scores"}
+    finally:
+        grader.write_text(text)
+
+
+def test_a_threshold_edit_invalidates_scores_only(keyed: Path) -> None:
+    params = keyed / "params.yaml"
+    before, text = _keys(keyed), params.read_text()
+    data = yaml.safe_load(text)
+    data["units"][toy.UNIT]["tolerances"]["numeric"] = 1e-5
+    params.write_text(yaml.safe_dump(data))
+    try:
+        assert _changed(before, _keys(keyed)) == {"scores"}
+    finally:
+        params.write_text(text)
+
+
+def test_a_reference_edit_invalidates_scores_only(keyed: Path) -> None:
+    ref = keyed / "reference" / "__init__.py"
+    before = _keys(keyed)
+    ref.write_text(ref.read_text() + "# edited\n")
+    assert _changed(before, _keys(keyed)) == {"scores"}
+
+
+def test_a_sandbox_limit_edit_invalidates_execution(keyed: Path) -> None:
+    params = keyed / "params.yaml"
+    before, text = _keys(keyed), params.read_text()
+    data = yaml.safe_load(text)
+    data["grading"]["sandbox"]["cell_timeout"] = 7
+    params.write_text(yaml.safe_dump(data))
+    try:
+        assert _changed(before, _keys(keyed)) == {"execution", "probes", "scores"}
+    finally:
+        params.write_text(text)
+
+
+def test_an_edited_submission_invalidates_everything(keyed: Path) -> None:
+    before = _keys(keyed)
+    toy.submission(keyed, "keyed", body="import numpy as np\ndef quad(x, w):\n    return 0.0, w * x\n")
+    try:
+        assert _changed(before, _keys(keyed)) == {"execution", "probes", "scores"}
+    finally:
+        toy.submission(keyed, "keyed")

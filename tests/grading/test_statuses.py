@@ -94,7 +94,7 @@ def graded(toy_root: Path) -> Path:
     for student, spec in SUBMISSIONS.items():
         toy.submission(toy_root, student, **spec)
     out = toy_root / "graded-statuses"
-    assert autograde(toy.UNIT, toy_root / "submitted", out, workers=2) == 0
+    assert autograde(toy.UNIT, toy_root / "submitted", out, workers=2).failed == 0
     return out
 
 

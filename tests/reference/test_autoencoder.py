@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, rel_error
+from gradcheck import eval_numerical_gradient, rel_error
 from reference.numpy.autoencoder import SdA, dA
 from reference.numpy.logistic import sgd_optimize
 from reference.torch.autoencoder import da_cost, da_hidden, da_reconstruction, sda_finetune_cost

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.kit.gradcheck import eval_numerical_gradient_array, rel_error
+from gradcheck import eval_numerical_gradient_array, rel_error
 from reference.numpy.bn_layers import (
     batchnorm_backward,
     batchnorm_backward_alt,

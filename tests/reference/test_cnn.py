@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, rel_error
+from gradcheck import eval_numerical_gradient, rel_error
 from reference.numpy.cnn import ThreeLayerConvNet
 from reference.torch.autograd import to_numpy, to_tensor
 from reference.torch.cnn import three_layer_convnet

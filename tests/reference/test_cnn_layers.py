@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.kit.gradcheck import eval_numerical_gradient_array, rel_error
+from gradcheck import eval_numerical_gradient_array, rel_error
 from reference.numpy.cnn_layers import (
     conv_backward_fast,
     conv_backward_naive,

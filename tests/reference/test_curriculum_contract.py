@@ -1,7 +1,9 @@
-"""CURRICULUM.md is a contract: every name it lists is exported by ``reference.numpy``.
+"""docs/curriculum.md is a contract: every name in its contract table is exported by ``reference.numpy``.
 
-The names are read from the curriculum table itself (not copied here), so a name added to the
-spec without a reference implementation fails this test.
+The names are read from the table itself (not copied here), so a name added to the curriculum without
+a reference implementation fails this test. The course's specification holds the same list
+(``../shared/spec/CURRICULUM.md``, beside the checkout on course machines, or ``$DEEPGRADE_SPEC_DIR``);
+when it is there, the two lists must match exactly, so the project's copy cannot drift.
 """
 
 from __future__ import annotations
@@ -15,19 +17,32 @@ import pytest
 
 import reference.numpy as ref
 
-SPEC = Path(os.environ.get("DEEPGRADE_SPEC_DIR", Path(__file__).resolve().parents[3] / "shared" / "spec"))
+REPO = Path(__file__).resolve().parents[2]
+CURRICULUM = REPO / "docs" / "curriculum.md"
+SPEC = Path(os.environ.get("DEEPGRADE_SPEC_DIR", REPO.parent / "shared" / "spec")) / "CURRICULUM.md"
+CONTRACT_HEADING = "## Contract names"
 
-# Backticked words in the table that are not implementations: parameters, dict keys, libraries,
-# devices and the book's module names (the modules exist as ``reference.numpy.updater`` etc.).
-NOT_NAMES = {"config", "cuda", "optim", "t", "torch", "y", "updater"}
+# Backticked words in the specification's table that are not implementations: parameters, dict keys,
+# libraries, devices and the book's module names (the modules exist as ``reference.numpy.updater`` etc.).
+SPEC_NOT_NAMES = {"config", "cuda", "optim", "t", "torch", "y", "updater"}
 
 
-def curriculum_names() -> set[str]:
-    """Every name in the 'students implement' column, with ``a_forward/backward`` expanded to both."""
-    table = (SPEC / "CURRICULUM.md").read_text(encoding="utf-8")
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of each unit row (``| aNN_... |``) of a markdown table."""
+    return [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| a0")]
+
+
+def curriculum_names() -> dict[str, set[str]]:
+    """Unit -> contract names, from the contract table of docs/curriculum.md (names written in full)."""
+    section = CURRICULUM.read_text(encoding="utf-8").split(CONTRACT_HEADING, 1)[1].split("\n## ", 1)[0]
+    return {unit: set(re.findall(r"`([A-Za-z_]\w*)`", names)) for unit, names in table_rows(section)}
+
+
+def spec_names() -> set[str]:
+    """Every name in the specification's 'students implement' column, ``a_forward/backward`` expanded."""
     names: set[str] = set()
-    for row in (line for line in table.splitlines() if line.startswith("| a0")):
-        for span in re.findall(r"`([^`]+)`", row.split("|")[2]):
+    for row in table_rows(SPEC.read_text(encoding="utf-8")):
+        for span in re.findall(r"`([^`]+)`", row[1]):
             match = re.match(r"([A-Za-z_]\w*)((?:/[A-Za-z_]+)*)", span)
             if not match:
                 continue
@@ -35,7 +50,11 @@ def curriculum_names() -> set[str]:
             names.add(base)
             stem = base.rsplit("_", 1)[0]
             names.update(f"{stem}_{alt}" for alt in alternatives.split("/") if alt)
-    return names - NOT_NAMES
+    return names - SPEC_NOT_NAMES
+
+
+def all_curriculum_names() -> set[str]:
+    return set().union(*curriculum_names().values())
 
 
 def exported_methods() -> set[str]:
@@ -48,14 +67,24 @@ def exported_methods() -> set[str]:
     }
 
 
-def test_the_curriculum_table_is_readable():
-    names = curriculum_names()
-    assert {"svm_loss_naive", "CaptioningRNN", "lstm_step_backward", "adam"} <= names, sorted(names)
+def test_the_contract_table_is_readable():
+    units = curriculum_names()
+    assert len(units) == 10, sorted(units)
+    assert {"svm_loss_naive", "CaptioningRNN", "lstm_step_backward", "adam"} <= all_curriculum_names()
 
 
-@pytest.mark.parametrize("name", sorted(curriculum_names()) if (SPEC / "CURRICULUM.md").exists() else [])
+@pytest.mark.skipif(not SPEC.exists(), reason=f"no course specification at {SPEC} to compare with")
+def test_the_contract_table_matches_the_specification():
+    ours, theirs = all_curriculum_names(), spec_names()
+    assert ours == theirs, (
+        f"docs/curriculum.md and {SPEC} list different contract names: only in docs: {sorted(ours - theirs)}, "
+        f"only in the specification: {sorted(theirs - ours)}. Update the contract table of docs/curriculum.md."
+    )
+
+
+@pytest.mark.parametrize("name", sorted(all_curriculum_names()))
 def test_every_curriculum_name_is_exported(name):
     """Functions and classes at package level; methods (``propup``, ``sample``) on an exported class."""
     assert hasattr(ref, name) or name in exported_methods(), (
-        f"CURRICULUM.md names {name!r} but reference.numpy neither exports it nor has a class with that method"
+        f"docs/curriculum.md names {name!r} but reference.numpy neither exports it nor has a class with that method"
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.kit.gradcheck import eval_numerical_gradient_array, rel_error
+from gradcheck import eval_numerical_gradient_array, rel_error
 from reference.numpy.dropout_layers import dropout_backward, dropout_forward, dropout_mask
 from reference.numpy.layer_utils import affine_relu_dropout_backward, affine_relu_dropout_forward
 from reference.torch import dropout_layers as t_dropout

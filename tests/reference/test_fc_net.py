@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, rel_error
+from gradcheck import eval_numerical_gradient, rel_error
 from reference.numpy.dropout_layers import dropout_mask
 from reference.numpy.fc_net import FullyConnectedNet, ShallowLayerNet, TwoLayerNet
 from reference.torch import fc_net as t_fc_net

@@ -8,7 +8,7 @@ import pytest
 
 import reference.numpy as ref_np
 import reference.torch as ref_t
-from pipelines.kit.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from reference.numpy.layer_utils import affine_relu_backward, affine_relu_forward
 from reference.numpy.layers import (
     affine_backward,

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, grad_check_sparse, rel_error
+from gradcheck import eval_numerical_gradient, grad_check_sparse, rel_error
 from reference.numpy.linear_classifier import (
     LinearClassifier,
     LinearSVM,

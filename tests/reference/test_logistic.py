@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, rel_error
+from gradcheck import eval_numerical_gradient, rel_error
 from reference.numpy.logistic import EarlyStopping, LogisticRegression, sgd_optimize
 from reference.torch.autograd import to_numpy, to_tensor, value_and_grads
 from reference.torch.logistic import logistic_errors, logistic_nll, logistic_p_y_given_x

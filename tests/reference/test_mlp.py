@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from reference.numpy.logistic import sgd_optimize
 from reference.numpy.mlp import MLP, HiddenLayer, glorot_bound
 from reference.torch.autograd import to_numpy, to_tensor, value_and_grads

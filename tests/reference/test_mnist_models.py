@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.kit.gradcheck import rel_error
+from gradcheck import rel_error
 from reference.numpy.cnn_layers import conv_forward_fast, max_pool_forward_fast
 from reference.numpy.layers import affine_forward, relu_forward
 from reference.torch.autograd import to_numpy, to_tensor

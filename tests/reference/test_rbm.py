@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipelines.kit.gradcheck import rel_error
+from gradcheck import rel_error
 from reference.numpy.rbm import RBM
 from reference.torch.autograd import to_numpy, to_tensor, value_and_grads
 from reference.torch.rbm import rbm_cd_cost, rbm_free_energy, rbm_propdown, rbm_propup

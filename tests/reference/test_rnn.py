@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, rel_error
+from gradcheck import eval_numerical_gradient, rel_error
 from reference.numpy.rnn import CaptioningRNN, CaptioningTrainer, sample_coco_minibatch
 from reference.torch.autograd import to_numpy, to_tensor
 from reference.torch.rnn import captioning_rnn_loss, captioning_rnn_sample

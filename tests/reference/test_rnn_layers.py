@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.kit.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from reference.numpy.rnn_layers import (
     lstm_backward,
     lstm_forward,

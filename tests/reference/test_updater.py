@@ -8,7 +8,7 @@ import torch
 
 import reference.numpy.updater as nu
 import reference.torch.updater as tu
-from pipelines.kit.gradcheck import rel_error
+from gradcheck import rel_error
 from reference.torch.autograd import to_numpy, to_tensor
 from tests.reference.conftest import TOL_EXACT
 

@@ -63,7 +63,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fetch("cifar10")
         prepare("cifar10")
         make_examples(UNIT, root / "submitted")
-        assert autograde(UNIT, root / "submitted", root / "graded", workers=2) == 0
+        assert autograde(UNIT, root / "submitted", root / "graded", workers=2).failed == 0
         yield root / "graded"
         _load.cache_clear()
 

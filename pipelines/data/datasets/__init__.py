@@ -1,4 +1,4 @@
-"""One module per dataset, each turning verified raw files into its prepared output (DESIGN.md §2).
+"""One module per dataset, each turning verified raw files into its prepared output (docs/design.md §2).
 
 Every module exposes ``build(raw, params, seed, out) -> dict``: it reads ``raw`` (the dataset's raw
 folder), writes its outputs atomically below ``out`` (``data/prepared``) and returns the facts for the

@@ -2,6 +2,11 @@
 
 These are the yardsticks every self-check and grader uses, so they live in one place:
 ``rel_error(x, y) = max |x - y| / max(1e-8, |x| + |y|)`` and centered differences with h = 1e-5.
+
+Why a package of its own: the student kit (``pipelines.kit``, installed with ``pip install
+deepgrade``) hands these to students, and the reference solutions (``reference.numpy``, unit a00)
+must export the same functions, yet ``reference/`` never imports ``pipelines`` and the wheel never
+holds ``reference/``. Both re-export from here; the wheel ships this package beside ``pipelines``.
 """
 
 from __future__ import annotations
