@@ -6,3 +6,7 @@ The package mirrors the data flow of a term: ``data`` (fetch, verify, prepare, l
 """
 
 __version__ = "0.1.0"
+
+from pipelines.execute.imports import skip_slow_optional_imports
+
+skip_slow_optional_imports()  # every process that imports the engine (forkserver workers too)

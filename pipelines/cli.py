@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from pipelines.errors import DeepgradeError
+from pipelines.execute.imports import skip_slow_optional_imports
 
 DATASETS = ("mnist", "cifar10", "coco")
 
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_slow_optional_imports()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

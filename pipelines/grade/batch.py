@@ -152,6 +152,9 @@ def autograde(
                   f"{len(pending)} to grade with {workers} worker(s)")
     if pending:
         ctx = get_context("forkserver")
+        # Workers fork from a server that has the grading modules loaded already: a new worker then
+        # starts in milliseconds instead of importing numpy, nbformat and pytest again.
+        ctx.set_forkserver_preload(["pipelines.grade.submission"])
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=not console.is_terminal) as progress, \
                 ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
