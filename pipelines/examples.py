@@ -26,13 +26,11 @@ from typing import Any, Callable
 import nbformat
 import yaml
 from nbformat import NotebookNode
-from nbgrader.preprocessors import ClearSolutions
 
 from pipelines.errors import DeepgradeError
 from pipelines.grade import notebook as nbtools
 from pipelines.paths import project_root
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUDENTS = ("full", "half_done", "wrong_gradient", "timeout", "invalid_json")
 # What a notebook cut off mid-save looks like: the start of a JSON document.
 TRUNCATED_JSON = '{"cells": [{"cell_type": "code", "source": "cut off mid-save'
@@ -66,17 +64,8 @@ class Recipe:
 def solved(cell: NotebookNode) -> NotebookNode:
     """The answer cell as a student who solved it hands it in: the solution, without the markers."""
     cell = copy.deepcopy(cell)
-    cell.source = "\n".join(line for line in cell.source.split("\n") if line.strip() not in (BEGIN, END))
+    cell.source = "\n".join(line for line in cell.source.split("\n") if line.strip() not in (nbtools.BEGIN_SOLUTION, nbtools.END_SOLUTION))
     return cell
-
-
-def stub(cell: NotebookNode) -> NotebookNode:
-    """The answer cell as released (nbgrader's ClearSolutions): what an unanswered cell looks like."""
-    nb = nbformat.v4.new_notebook(cells=[copy.deepcopy(cell)])
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    cleared, _ = ClearSolutions().preprocess(nb, {})
-    return cleared.cells[0]
 
 
 def _with_bug(cell: NotebookNode, recipe: Recipe) -> NotebookNode:
@@ -100,7 +89,7 @@ def _writer(student: str, recipe: Recipe) -> Callable[[NotebookNode], NotebookNo
     def write(cell: NotebookNode) -> NotebookNode:
         gid = nbtools.grade_id(cell)
         if student == "half_done" and gid in recipe.unanswered:
-            return stub(cell)
+            return nbtools.release_stub(cell)
         answer = solved(cell)
         if student == "wrong_gradient" and gid == recipe.bug_cell:
             return _with_bug(answer, recipe)

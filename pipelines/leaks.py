@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipelines.grade.notebook import BEGIN_SOLUTION, END_SOLUTION
+
 _TRIVIAL = re.compile(r"^(#.*|pass|else:|try:|finally:|break|continue|[\)\]\}:,]*|\"\"\".*|'''.*|raise NotImplementedError\(\))$")
 
 
@@ -37,9 +39,9 @@ def notebook_lines(path: Path) -> tuple[set[str], set[str]]:
         in_solution = False
         for line in src.splitlines():
             s = _norm(line)
-            if s.startswith("### BEGIN SOLUTION"):
+            if s.startswith(BEGIN_SOLUTION):
                 in_solution = True
-            elif s.startswith("### END SOLUTION"):
+            elif s.startswith(END_SOLUTION):
                 in_solution = False
             elif s:
                 (inside if in_solution else outside).add(s)

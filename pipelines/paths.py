@@ -37,6 +37,17 @@ def prepared_dir() -> Path:
     return data_dir() / "prepared"
 
 
+def cache_root() -> Path:
+    """The grade cache and job folders: ``$DEEPGRADE_CACHE_DIR``, else ``.cache/deepgrade`` in the project."""
+    env = os.environ.get("DEEPGRADE_CACHE_DIR")
+    return Path(env).resolve() if env else project_root() / ".cache" / "deepgrade"
+
+
+def gradebook_path(params: dict) -> Path:
+    """The course's nbgrader gradebook (``params.yaml: grading.gradebook``, relative to the project)."""
+    return project_root() / params["grading"]["gradebook"]
+
+
 def examples_dir(unit: str) -> Path:
     """Where a unit's generated example submissions go (nbgrader layout below it).
 

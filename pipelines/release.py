@@ -38,11 +38,12 @@ def release(assignment: str) -> Path:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from pipelines.grade.batch import gradebook_path
     from pipelines.grade.gradebook import use_own_alembic
+    from pipelines.params import load_params
+    from pipelines.paths import gradebook_path
 
     use_own_alembic()
-    config = nbgrader_config(gradebook_path())
+    config = nbgrader_config(gradebook_path(load_params()))
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     outcome = api.generate_assignment(assignment, force=True, create=True)
     if not outcome.get("success"):

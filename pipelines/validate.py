@@ -17,11 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.grade import notebook as nbtools
-from pipelines.grade.cache import LayerCache, cache_root
+from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.submission import grade_submission
 from pipelines.grade.unit import Unit
-from pipelines.paths import project_root
+from pipelines.paths import cache_root, project_root
 
 console = Console()
 
@@ -29,13 +29,11 @@ console = Console()
 def points_mismatches(unit: Unit, per_cell: dict[str, float]) -> list[str]:
     """Autograded cells whose notebook points differ from what their graders can award."""
     problems = []
-    for name in unit.notebooks:
-        for cell in nbtools.load_source(unit.source_notebook(name)).cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if meta.get("grade") and not meta.get("solution"):
-                gid = meta["grade_id"]
-                if abs(per_cell.pop(gid, 0.0) - float(meta.get("points", 0))) > 1e-9:
-                    problems.append(f"cell '{gid}' is worth {meta.get('points')} points in {name}, but its graders award a different total")
+    for name, cell in unit.source_cells():
+        if nbtools.is_autograded_test(cell):
+            gid, points = nbtools.grade_id(cell), nbtools.cell_points(cell)
+            if abs(per_cell.pop(gid, 0.0) - points) > 1e-9:
+                problems.append(f"cell '{gid}' is worth {points:g} points in {name}, but its graders award a different total")
     problems += [f"graders award points to '{gid}', which is no autograded cell of the notebook" for gid in per_cell]
     return problems
 

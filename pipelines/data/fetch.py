@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from pipelines.data.atomic import ensure_writable_dir, file_digests, write_json_atomic
+from pipelines.atomic import ensure_writable_dir, file_digests, write_json_atomic
 from pipelines.data.mirror import Mirror, mirror_from_env
 from pipelines.data.sources import DatasetSource, Download, RawFile, coco_bundle_download, source_for
 from pipelines.data.transfer import SourceMissing, copy_verified, log, stream_verified

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.data.atomic import atomic_path
+from pipelines.atomic import atomic_path
 
 __all__ = ["save_npz_atomic"]
 

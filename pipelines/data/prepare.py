@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from pipelines.data.atomic import ensure_writable_dir, sha256_file, write_json_atomic
+from pipelines.atomic import ensure_writable_dir, sha256_file, write_json_atomic
 from pipelines.data.fetch import read_source_record
 from pipelines.data.transfer import log
 from pipelines.errors import DataError

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from pipelines.data.atomic import atomic_path
+from pipelines.atomic import atomic_path
 from pipelines.errors import DataError
 
 __all__ = ["is_url", "open_source", "stream_verified", "copy_verified", "log", "SourceMissing"]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.execute.channel import Reporter
+from pipelines.grade.notebook import grade_id
 
 INJECTED_TAGS = ("injected-parameters", "papermill-error-cell-tag")
 _MAX_ERROR_TEXT = 2000
@@ -41,8 +42,7 @@ def cell_place(cells: list[Any], index: int) -> dict[str, Any]:
     injected = sum(any(t in c.get("metadata", {}).get("tags", []) for t in INJECTED_TAGS) for c in cells[:index])
     lines = [ln.strip() for ln in cell.get("source", "").splitlines()]
     first = next((ln for ln in lines if ln and not ln.startswith("#")), "")
-    grade_id = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
-    return {"position": index - injected + 1, "starts": first[:80], "grade_id": grade_id}
+    return {"position": index - injected + 1, "starts": first[:80], "grade_id": grade_id(cell)}
 
 
 def failed_cells(cells: list[Any]) -> list[dict[str, Any]]:

@@ -25,13 +25,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
 from pipelines.execute.sandbox import bwrap_path
-from pipelines.grade.cache import LayerCache, cache_root
+from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.gradebook import record_results
-from pipelines.grade.submission import StudentResult, grade_submission, submission_digest, unit_points
+from pipelines.grade.submission import grade_submission, submission_digest, unit_points
+from pipelines.results import StudentResult
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
-from pipelines.paths import project_root
+from pipelines.paths import cache_root, gradebook_path
 from pipelines.report.class_report import write_class_report
 from pipelines.report.feedback import write_feedback
 from pipelines.report.results import write_grades_csv, write_results_json
@@ -179,15 +180,8 @@ def autograde(
     write_grades_csv(out_dir, ordered)
     write_class_report(out_dir, ordered, summary)
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
-    record_results(unit, ordered, gradebook_path())
+    record_results(unit, ordered, gradebook_path(unit.params))
     console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")
     return BatchSummary(graded=len(pending), cached=len(students) - len(pending), failed=len(diagnostics))
-
-
-def gradebook_path() -> Path:
-    """The course's nbgrader gradebook (``params.yaml: grading.gradebook``, relative to the project)."""
-    from pipelines.params import load_params
-
-    return project_root() / load_params()["grading"]["gradebook"]

@@ -9,21 +9,14 @@ grader killed mid-write leaves nothing that looks finished. Runs with engine fau
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from pipelines.data.atomic import atomic_dir
-from pipelines.paths import project_root
+from pipelines.atomic import atomic_dir
+from pipelines.paths import cache_root
 
 LAYERS = ("execution", "probes", "scores")
-
-
-def cache_root() -> Path:
-    """``$DEEPGRADE_CACHE_DIR``, else ``.cache/deepgrade`` in the project."""
-    env = os.environ.get("DEEPGRADE_CACHE_DIR")
-    return Path(env).resolve() if env else project_root() / ".cache" / "deepgrade"
 
 
 class LayerCache:

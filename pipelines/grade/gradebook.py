@@ -19,7 +19,7 @@ from nbgrader.preprocessors import ComputeChecksums, SaveCells
 from sqlalchemy.exc import SAWarning
 
 from pipelines.grade import notebook as nbtools
-from pipelines.grade.submission import StudentResult
+from pipelines.results import StudentResult
 from pipelines.grade.unit import Unit
 
 
@@ -79,10 +79,5 @@ def _record(unit: Unit, results: list[StudentResult], db_url: str) -> None:
 
 
 def manual_cells(unit: Unit) -> set[str]:
-    """Grade cells that are also solution cells: written answers graded by hand in the formgrader."""
-    names = set()
-    for name in unit.notebooks:
-        for cell in nbtools.load_source(unit.source_notebook(name)).cells:
-            if nbtools.is_solution(cell) and cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
-                names.add(nbtools.grade_id(cell))
-    return names
+    """Written answers graded by hand in the formgrader (grade cells that are also solution cells)."""
+    return {str(nbtools.grade_id(cell)) for _, cell in unit.source_cells() if nbtools.is_manually_graded(cell)}

@@ -16,6 +16,8 @@ from nbformat import NotebookNode
 from pipelines.errors import DeepgradeError
 
 EXPORT_TAG = "export"
+# nbgrader's solution region markers in source notebooks.
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 @dataclass
@@ -37,22 +39,38 @@ def read_notebook(path: Path) -> NotebookNode:
     return nb
 
 
-def _meta(cell: NotebookNode) -> dict:
+def nbgrader_meta(cell: NotebookNode) -> dict:
+    """The cell's nbgrader metadata (empty for a plain cell): the one place that reads it."""
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
 def grade_id(cell: NotebookNode) -> str | None:
-    return _meta(cell).get("grade_id")
+    return nbgrader_meta(cell).get("grade_id")
 
 
 def is_protected(cell: NotebookNode) -> bool:
     """Locked cells and autograded-test cells must be exactly as in the source."""
-    m = _meta(cell)
-    return bool(m.get("locked")) or (bool(m.get("grade")) and not m.get("solution"))
+    return bool(nbgrader_meta(cell).get("locked")) or is_autograded_test(cell)
 
 
 def is_solution(cell: NotebookNode) -> bool:
-    return bool(_meta(cell).get("solution"))
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_autograded_test(cell: NotebookNode) -> bool:
+    """A visible self-check cell whose points the hidden graders award."""
+    m = nbgrader_meta(cell)
+    return bool(m.get("grade")) and not m.get("solution")
+
+
+def is_manually_graded(cell: NotebookNode) -> bool:
+    """A written answer: graded by hand in nbgrader's formgrader."""
+    m = nbgrader_meta(cell)
+    return bool(m.get("grade")) and bool(m.get("solution"))
+
+
+def cell_points(cell: NotebookNode) -> float:
+    return float(nbgrader_meta(cell).get("points", 0) or 0)
 
 
 def restore(submitted: NotebookNode, source: NotebookNode) -> Restored:
@@ -88,7 +106,7 @@ def restore(submitted: NotebookNode, source: NotebookNode) -> Restored:
             cells.append(src)
         elif theirs is None:
             tampering.append(f"your answer cell '{gid}' was deleted; it was graded as unanswered")
-            cells.append(_stub(src))
+            cells.append(release_stub(src))
         else:
             answer = nbformat.v4.new_code_cell(theirs.source) if src.cell_type == "code" else nbformat.v4.new_markdown_cell(theirs.source)
             answer.metadata = src.metadata
@@ -107,8 +125,8 @@ def restore(submitted: NotebookNode, source: NotebookNode) -> Restored:
     return Restored(nb, tampering)
 
 
-def _stub(cell: NotebookNode) -> NotebookNode:
-    """The released form of a solution cell (nbgrader's ClearSolutions)."""
+def release_stub(cell: NotebookNode) -> NotebookNode:
+    """The released form of a solution cell (nbgrader's ClearSolutions): what an unanswered cell looks like."""
     from nbgrader.preprocessors import ClearSolutions
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(cell))])

@@ -20,22 +20,7 @@ import pytest
 from pipelines.grade.api import StudentCheckFailed, StudentTimeout
 from pipelines.grade.probe_io import ProbeResult
 from pipelines.grade.unit import Unit
-
-
-@dataclass
-class TestResult:
-    """One grader test, as results.json reports it (docs/design.md §3)."""
-
-    name: str
-    points: float
-    max_points: float
-    status: str  # passed | failed | error | timeout
-    message: str
-    cell: str = ""
-    description: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+from pipelines.results import TestResult
 
 
 @dataclass

@@ -27,36 +27,9 @@ from pipelines.grade import notebook as nbtools
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints, inputs_digest
 from pipelines.grade.probe_io import ProbeResult, missing_result, parse_result, write_probes
-from pipelines.grade.score import GraderPlugin, TestResult, run_graders
+from pipelines.grade.score import GraderPlugin, run_graders
 from pipelines.grade.unit import Unit
-
-
-@dataclass
-class StudentResult:
-    """One student's outcome; ``to_json`` is results.json (docs/design.md §3)."""
-
-    student_id: str
-    assignment: str
-    score: float
-    max_score: float
-    status: str
-    tests: list[TestResult] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
-    manual_points_pending: float = 0.0
-    # Visible self-check cells that failed in the notebook while every hidden test of the same cell
-    # passed: {"cell", "error"} each. A grader blind spot for the instructor's class report.
-    blind_spots: list[dict[str, str]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["tests"] = [t.to_json() for t in self.tests]
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "StudentResult":
-        data = dict(data)
-        data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
-        return cls(**data)
+from pipelines.results import StudentResult, TestResult
 
 
 @dataclass
@@ -282,13 +255,6 @@ def blind_spots(failed_cells: dict[str, str], tests: list[TestResult]) -> list[d
 
 def unit_points(unit: Unit) -> tuple[float, float]:
     """(autograded, manually graded) points of the unit's source notebooks."""
-    auto = manual = 0.0
-    for name in unit.notebooks:
-        for cell in nbtools.load_source(unit.source_notebook(name)).cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if meta.get("grade"):
-                if meta.get("solution"):
-                    manual += float(meta.get("points", 0))
-                else:
-                    auto += float(meta.get("points", 0))
-    return auto, manual
+    cells = [cell for _, cell in unit.source_cells()]
+    return (sum(nbtools.cell_points(c) for c in cells if nbtools.is_autograded_test(c)),
+            sum(nbtools.cell_points(c) for c in cells if nbtools.is_manually_graded(c)))

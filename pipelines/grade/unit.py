@@ -14,14 +14,17 @@ import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import yaml
+from nbformat import NotebookNode
 
+from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
 from pipelines.execute.sandbox import Limits
 from pipelines.grade.api import Probe, registered_probes
+from pipelines.grade.notebook import load_source
 from pipelines.params import load_params, profiled, resolve_profile
 from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
 
@@ -93,6 +96,12 @@ class Unit:
     def source_notebook(self, notebook: str) -> Path:
         return self.root / notebook
 
+    def source_cells(self) -> Iterator[tuple[str, NotebookNode]]:
+        """(notebook name, cell) for every cell of the unit's source notebooks, in order."""
+        for name in self.notebooks:
+            for cell in load_source(self.source_notebook(name)).cells:
+                yield name, cell
+
     @cached_property
     def probes(self) -> list[Probe]:
         """The probes declared by this unit's grader modules, in a stable order."""
@@ -155,9 +164,8 @@ class Unit:
             withheld = set(self.heldout_keys.get(ds, []))
             with np.load(src, allow_pickle=False) as data:
                 kept = {k: data[k] for k in data.files if k not in withheld}
-            tmp = dst.with_name(dst.name + ".tmp.npz")
-            np.savez(tmp, **kept)
-            tmp.replace(dst)
+            with atomic_path(dst) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **kept)
             for extra in prepared_dir().glob(f"{ds}*.json"):
                 (dst.parent / extra.name).write_bytes(extra.read_bytes())
             stamp_file.write_text(stamp)

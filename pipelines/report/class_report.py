@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import jinja2
 
-from pipelines.grade.submission import StudentResult
+from pipelines.report.plots import figure, png_base64
+from pipelines.results import StudentResult
 
 _TEMPLATE = jinja2.Template(
     """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ s.assignment }} class report</title>
@@ -58,20 +57,11 @@ def summarize(results: list[StudentResult]) -> dict:
 
 
 def _histogram(results: list[StudentResult]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = figure()
     ax.hist([r.score for r in results], bins=10, range=(0, max(r.max_score for r in results) or 1))
     ax.set_xlabel("score")
     ax.set_ylabel("students")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def write_class_report(out_dir: Path, results: list[StudentResult], metrics_file: Path | None = None) -> None:

@@ -6,15 +6,14 @@ grader code or expected arrays, so nothing hidden can leak into it.
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
 from pipelines.execute import statuses
-from pipelines.grade.submission import StudentResult
+from pipelines.report.plots import figure, png_base64
+from pipelines.results import StudentResult
 
 STATUS_HELP = {
     statuses.OK: "Every cell of your notebook ran and every check below was graded.",
@@ -34,21 +33,12 @@ _env = jinja2.Environment(
 
 
 def _curve_png(values: np.ndarray, title: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = figure()
     ax.plot(np.asarray(values, dtype=float).ravel())
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_title(title)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def plots_from_exports(export_dir: Path | None) -> list[dict[str, str]]:

@@ -4,36 +4,29 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
-from pipelines.grade.submission import StudentResult
+from pipelines.atomic import atomic_path
+from pipelines.results import StudentResult
 
 GRADES_COLUMNS = ("student_id", "assignment", "score", "max_score", "status")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_results_json(out_dir: Path, result: StudentResult) -> Path:
     folder = out_dir / result.student_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
-    _atomic_write(path, json.dumps(result.to_json(), indent=2))
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
     return path
 
 
 def write_grades_csv(out_dir: Path, results: list[StudentResult]) -> Path:
     """One row per student directory found, sorted by student id."""
     path = out_dir / "grades.csv"
-    tmp = path.with_name(".grades.csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(GRADES_COLUMNS)
         for r in sorted(results, key=lambda r: r.student_id):
             writer.writerow([r.student_id, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status])
-    os.replace(tmp, path)
     return path

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.data.atomic import atomic_dir
+from pipelines.atomic import atomic_dir
 from pipelines.data.captions import SPECIAL_TOKENS, build_vocab, encode_captions
 from pipelines.data.formats.coco import CaptionRecords, read_bundle_split, read_caption_jsons, read_lines, read_vocab
 from pipelines.errors import DataError

@@ -1,4 +1,4 @@
-"""Atomic file writes and checksums, shared by fetch and prepare.
+"""Atomic file writes and checksums: the one home of "write it whole or not at all" (data stages, grade cache, reports).
 
 A stage that dies half-way (network drop, full disk, Ctrl-C) must never leave a file that looks
 finished: every output is written to a temporary file in the same directory, flushed and fsynced,
