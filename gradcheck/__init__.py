@@ -11,7 +11,7 @@ holds ``reference/``. Both re-export from here; the wheel ships this package bes
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def eval_numerical_gradient(
     afresh on every call (as a closure over the array does).
     """
     grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])  # type: ignore[list-item]
     while not it.finished:
         ix = it.multi_index
         old = x[ix]
@@ -53,7 +53,7 @@ def eval_numerical_gradient_array(
 ) -> np.ndarray:
     """Numeric gradient of ``sum(f(x) * df)`` w.r.t. ``x``: the backward pass of an array function."""
     grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])  # type: ignore[list-item]
     while not it.finished:
         ix = it.multi_index
         old = x[ix]

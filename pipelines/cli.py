@@ -65,7 +65,6 @@ def _autograde(args: argparse.Namespace) -> int:
 
 def _examples(args: argparse.Namespace) -> int:
     from pipelines.examples import make_examples
-
     from pipelines.paths import examples_dir
 
     for assignment in args.assignments:

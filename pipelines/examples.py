@@ -19,9 +19,10 @@ the output of the unit's DVC stage ``examples@<unit>``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import nbformat
 import yaml
@@ -47,7 +48,7 @@ class Recipe:
     endless: str
 
     @classmethod
-    def from_config(cls, unit: str, config: dict[str, Any]) -> "Recipe":
+    def from_config(cls, unit: str, config: dict[str, Any]) -> Recipe:
         section = config.get("examples")
         if not section:
             raise DeepgradeError(f"assignments/{unit}/assignment.yaml has no 'examples' section (see pipelines/examples.py)")

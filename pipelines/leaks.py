@@ -33,7 +33,8 @@ def _meaningful(line: str) -> bool:
 
 def notebook_lines(path: Path) -> tuple[set[str], set[str]]:
     """(lines inside solution regions, lines outside them) of every cell of a notebook."""
-    inside, outside = set(), set()
+    inside: set[str] = set()
+    outside: set[str] = set()
     for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
         src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         in_solution = False
@@ -95,6 +96,6 @@ def find_leaks(release_dir: Path, source_notebooks: list[Path], reference_dir: P
             inside, outside = notebook_lines(path)
             found = inside | outside
         else:
-            found = {_norm(l) for l in path.read_text(encoding="utf-8", errors="replace").splitlines()}
+            found = {_norm(text) for text in path.read_text(encoding="utf-8", errors="replace").splitlines()}
         leaks += [f"{path.relative_to(release_dir)}: {line}" for line in sorted(found & secret)]
     return leaks

@@ -48,7 +48,7 @@ class StudentResult:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "StudentResult":
+    def from_json(cls, data: dict[str, Any]) -> StudentResult:
         data = dict(data)
         data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
         return cls(**data)

@@ -31,7 +31,7 @@ def points_mismatches(unit: Unit, per_cell: dict[str, float]) -> list[str]:
     problems = []
     for name, cell in unit.source_cells():
         if nbtools.is_autograded_test(cell):
-            gid, points = nbtools.grade_id(cell), nbtools.cell_points(cell)
+            gid, points = str(nbtools.grade_id(cell)), nbtools.cell_points(cell)
             if abs(per_cell.pop(gid, 0.0) - points) > 1e-9:
                 problems.append(f"cell '{gid}' is worth {points:g} points in {name}, but its graders award a different total")
     problems += [f"graders award points to '{gid}', which is no autograded cell of the notebook" for gid in per_cell]

@@ -27,7 +27,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+.venv/bin/python -m pip install -q -e ".[dev]"
 # The notebooks run on the venv's own kernel, registered inside the venv (not the user's ~/.local).
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (deepgrade)" >/dev/null
 

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from pipelines.atomic import ensure_writable_dir, file_digests, write_json_atomic
 from pipelines.data.mirror import Mirror, mirror_from_env
@@ -57,7 +57,7 @@ def fetch(dataset: str) -> dict[str, Any]:
     if mirror is not None:
         log(f"{dataset}: taking files from mirror {mirror.location}")
         files = _from_mirror(src, mirror, raw)
-        source = {"kind": "mirror", "location": mirror.location}
+        source: dict[str, Any] = {"kind": "mirror", "location": mirror.location}
     else:
         files, downloads = _from_official(src, raw, previous)
         source = {"kind": "official", "downloads": downloads}
@@ -157,17 +157,19 @@ def _from_official(
     src: DatasetSource, raw: Path, previous: dict[str, Any] | None
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     was_official = previous is not None and previous.get("source", {}).get("kind") == "official"
-    previous_files = previous.get("files", {}) if was_official else {}
+    previous_files = previous.get("files", {}) if previous is not None and was_official else {}
     files: dict[str, dict[str, Any]] = {}
     downloads = _official_downloads(src)
     for dl in downloads:
         specs = {path: src.file(path) or RawFile(path, required=False) for path in dl.members.values()}
-        kept = {path: _reusable(raw / path, spec, previous_files.get(path)) for path, spec in specs.items()}
-        if all(d is not None for d in kept.values()):
+        reusable = {path: _reusable(raw / path, spec, previous_files.get(path)) for path, spec in specs.items()}
+        kept: dict[str, dict[str, str]]
+        if all(d is not None for d in reusable.values()):
             log(f"{dl.url}: files already verified, not downloaded again")
+            kept = {path: d for path, d in reusable.items() if d is not None}
         elif dl.kind == "file":
             (path,) = dl.members.values()
-            kept[path] = copy_verified(dl.url, raw / path, dl.digests, _pinned_check(dl.url, dl.digests))
+            kept = {path: copy_verified(dl.url, raw / path, dl.digests, _pinned_check(dl.url, dl.digests))}
         else:
             kept = _download_archive(dl, raw, specs)
         for path, digests in kept.items():
@@ -220,10 +222,18 @@ def _archive_members(archive: Path, kind: str) -> Iterator[Iterator[tuple[str, b
     """Yield (name, is_regular_file, opener) for each member, streaming through the archive."""
     if kind == "tar":
         with tarfile.open(archive, "r:*") as tar:
-            yield ((m.name, m.isfile(), (lambda m=m: tar.extractfile(m))) for m in tar)
+
+            def tar_opener(member: tarfile.TarInfo) -> Callable[[], IO[bytes]]:
+                return lambda: cast(IO[bytes], tar.extractfile(member))
+
+            yield ((m.name, m.isfile(), tar_opener(m)) for m in tar)
     else:
         with zipfile.ZipFile(archive) as zf:
-            yield ((i.filename, not i.is_dir(), (lambda i=i: zf.open(i))) for i in zf.infolist())
+
+            def zip_opener(info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
+                return lambda: zf.open(info)
+
+            yield ((i.filename, not i.is_dir(), zip_opener(i)) for i in zf.infolist())
 
 
 def _extract(archive: Path, dl: Download, raw: Path, specs: dict[str, RawFile]) -> dict[str, dict[str, str]]:

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from pipelines.atomic import atomic_path
 from pipelines.errors import DataError
@@ -93,11 +93,11 @@ def _size(n: int | None) -> str:
 
 
 def stream_verified(
-    stream: BinaryIO,
+    stream: IO[bytes],
     origin: str,
     dest: Path,
     algorithms: Iterable[str],
-    check: Callable[[dict[str, str]], None],
+    check: Callable[[dict[str, str]], object],
     total: int | None = None,
 ) -> dict[str, str]:
     """Write ``stream`` into ``dest`` atomically; returns the hex digests (sha256 always) of the bytes.
@@ -138,7 +138,7 @@ def stream_verified(
 
 
 def copy_verified(
-    location: str, dest: Path, algorithms: Iterable[str], check: Callable[[dict[str, str]], None]
+    location: str, dest: Path, algorithms: Iterable[str], check: Callable[[dict[str, str]], object]
 ) -> dict[str, str]:
     """Open ``location`` (URL or path) and stream it into ``dest``; see ``stream_verified``."""
     stream, total = open_source(location)

@@ -52,7 +52,7 @@ class Reporter:
         self._stream = stream
 
     @classmethod
-    def from_environment(cls) -> "Reporter":
+    def from_environment(cls) -> Reporter:
         """Open the descriptor named by ``DEEPGRADE_REPORT_FD`` (and hide this process first)."""
         make_non_dumpable()
         fd = int(os.environ.pop(REPORT_FD_ENV))

@@ -67,7 +67,7 @@ def _client_class() -> type:
     from traitlets import Any as AnyTrait
     from traitlets import Int
 
-    class WatchedClient(PapermillNotebookClient):  # type: ignore[misc, valid-type]
+    class WatchedClient(PapermillNotebookClient):
         reporter = AnyTrait(None).tag(config=True)
         output_cap = Int(256 * 1024).tag(config=True)
         total_cap = Int(32 * 1024 * 1024).tag(config=True)
@@ -126,7 +126,7 @@ def _engine(client_class: type) -> type:
     """A papermill engine running ``client_class`` (papermill's own nbclient engine, client swapped)."""
     from papermill.engines import NBClientEngine
 
-    class SandboxEngine(NBClientEngine):  # type: ignore[misc, valid-type]
+    class SandboxEngine(NBClientEngine):
         @classmethod
         def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
                                      stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,

@@ -1,8 +1,8 @@
 """The bubblewrap sandbox every piece of student code runs in.
 
 Inside: read-only system and Python directories, the ``pipelines`` package (loaders and the
-student kit, no solutions) and the ``gradcheck`` package the kit re-exports, a read-only data view whose held-out labels were removed, a writable
-job folder and a private ``/tmp``. Not inside: the network, ``reference/``, the graders, the
+student kit, no solutions) and the ``gradcheck`` package the kit re-exports, a read-only data view
+whose held-out labels were removed, a writable job folder and a private ``/tmp``. Not inside: the network, ``reference/``, the graders, the
 gradebook, the rest of the checkout, the host's processes. Limits: address space (RLIMIT_AS),
 CPU seconds (RLIMIT_CPU) and file size (RLIMIT_FSIZE) per process, plus a wall clock enforced
 here by killing the whole process group.
@@ -19,9 +19,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import gradcheck
 from pipelines.errors import DeepgradeError
@@ -47,7 +48,7 @@ class Limits:
     file_mb: int
 
     @classmethod
-    def from_params(cls, section: Mapping[str, Any], **overrides: Any) -> "Limits":
+    def from_params(cls, section: Mapping[str, Any], **overrides: Any) -> Limits:
         values = {k: section[k] for k in ("memory_mb", "cpu_seconds", "wall_seconds", "file_mb")}
         values.update(overrides)
         return cls(**values)

@@ -20,8 +20,9 @@ The first docstring line is what the student reads as "what was checked".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 # Keyed by (grader file, probe name): two courses (or two test projects) may reuse a name.
-_REGISTRY: dict[tuple[str, str], "Probe"] = {}
+_REGISTRY: dict[tuple[str, str], Probe] = {}
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def check_close(what: str, got: np.ndarray | float, expected: np.ndarray | float
     The message gives the tolerance and the observed relative error, never the expected values.
     """
     expected = np.asarray(expected, dtype=np.float64)
-    check_shape(what, got, expected.shape)
+    check_shape(what, np.asarray(got), expected.shape)
     got = np.asarray(got, dtype=np.float64)
     if not np.all(np.isfinite(got)):
         raise StudentCheckFailed(f"{what}: contains NaN or infinity.")

@@ -13,8 +13,8 @@ import os
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
@@ -29,13 +29,13 @@ from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.gradebook import record_results
 from pipelines.grade.submission import grade_submission, submission_digest, unit_points
-from pipelines.results import StudentResult
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path
 from pipelines.report.class_report import write_class_report
 from pipelines.report.feedback import write_feedback
 from pipelines.report.results import write_grades_csv, write_results_json
+from pipelines.results import StudentResult
 
 console = Console(stderr=True)
 

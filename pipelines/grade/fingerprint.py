@@ -76,14 +76,14 @@ class Digest:
         for part in parts:
             self.text(part)
 
-    def text(self, value: str) -> "Digest":
+    def text(self, value: str) -> Digest:
         self._h.update(len(value).to_bytes(8, "little") + value.encode())
         return self
 
-    def value(self, obj: Any) -> "Digest":
+    def value(self, obj: Any) -> Digest:
         return self.text(json.dumps(obj, sort_keys=True, default=str))
 
-    def path(self, label: str, part: Path) -> "Digest":
+    def path(self, label: str, part: Path) -> Digest:
         if not part.exists():
             return self.text(f"{label}:<absent>")
         base = part if part.is_dir() else part.parent

@@ -19,8 +19,8 @@ from nbgrader.preprocessors import ComputeChecksums, SaveCells
 from sqlalchemy.exc import SAWarning
 
 from pipelines.grade import notebook as nbtools
-from pipelines.results import StudentResult
 from pipelines.grade.unit import Unit
+from pipelines.results import StudentResult
 
 
 def use_own_alembic() -> None:

@@ -58,7 +58,7 @@ def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, d
                 kinds.append(_scalar_kind(value))
             sections[section] = kinds
         manifest.append({**spec, "sections": sections})
-    np.savez(job_dir / PROBES_NPZ, **arrays)
+    np.savez(job_dir / PROBES_NPZ, **arrays)  # type: ignore[arg-type]
     (job_dir / PROBES_JSON).write_text(json.dumps(manifest))
 
 

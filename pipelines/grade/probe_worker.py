@@ -26,8 +26,9 @@ import sys
 import time
 import traceback
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def _numeric_gradient(target: Callable, args: list[Any], which: list[int], indic
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
 
 
@@ -248,7 +249,8 @@ def _parse_child(data: bytes, status: int) -> dict[str, Any]:
         header = None
     if not isinstance(header, dict) or header.get("nbytes") != len(payload):
         if os.WIFSIGNALED(status):
-            return {"outcome": "crashed", "message": f"the process running your code was killed by {signal.Signals(os.WTERMSIG(status)).name}"}
+            killer = signal.Signals(os.WTERMSIG(status)).name
+            return {"outcome": "crashed", "message": f"the process running your code was killed by {killer}"}
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
         return {"outcome": "crashed", "message": f"the process running your code ended (exit code {code}) before returning a result"}
     return {"outcome": str(header.get("outcome")), "message": str(header.get("message", ""))[:1000], "payload": payload}

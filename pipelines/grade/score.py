@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 import traceback
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest

@@ -12,7 +12,7 @@ import hashlib
 import json
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def execute(job: Job, cache: LayerCache, key: str) -> None:
     if hit is None:
         before = len(job.flags)
         run_notebooks(job)
-        state = {"flags": job.flags[before:], "failed_grade_cells": job.failed_grade_cells}
+        state: dict[str, Any] = {"flags": job.flags[before:], "failed_grade_cells": job.failed_grade_cells}
         if job.internal:  # an engine fault is never kept
             job.export_dir = job.dir / "export"
             return
@@ -106,7 +106,7 @@ def execute(job: Job, cache: LayerCache, key: str) -> None:
     else:
         state = cache.meta(hit)
         job.flags.extend((status, message) for status, message in state["flags"])
-        job.failed_grade_cells.update(state["failed_grade_cells"])
+        job.failed_grade_cells.update(dict(state["failed_grade_cells"]))
     job.execution = hit
     job.export_dir = hit / "export"
 

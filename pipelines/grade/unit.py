@@ -11,10 +11,11 @@ import importlib.util
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import yaml
@@ -41,7 +42,7 @@ class Unit:
     notebooks: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, name: str) -> "Unit":
+    def load(cls, name: str) -> Unit:
         root = project_root() / "assignments" / name
         config_path = root / "assignment.yaml"
         if not config_path.exists():
@@ -113,6 +114,8 @@ class Unit:
             if mod_name in sys.modules:
                 continue
             spec = importlib.util.spec_from_file_location(mod_name, path)
+            if spec is None or spec.loader is None:
+                raise DeepgradeError(f"{path}: cannot be imported as a grader module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[mod_name] = module
             spec.loader.exec_module(module)

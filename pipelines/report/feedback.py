@@ -43,7 +43,7 @@ def _curve_png(values: np.ndarray, title: str) -> str:
 
 def plots_from_exports(export_dir: Path | None) -> list[dict[str, str]]:
     """Loss curves the notebook exported (any ``*loss_history`` array)."""
-    plots = []
+    plots: list[dict[str, str]] = []
     if export_dir is None or not export_dir.is_dir():
         return plots
     for path in sorted(export_dir.glob("*loss_history.npy")):

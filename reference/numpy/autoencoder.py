@@ -13,7 +13,7 @@ units give finite values. Randomness comes from ``numpy.random.Generator`` objec
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -13,7 +13,8 @@ betas start at 0, gammas at 1; every bias-like vector has shape (M,) (the book m
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

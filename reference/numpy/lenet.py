@@ -18,7 +18,7 @@ columns not filling a window (Theano's ``ignore_border=True``); float64.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -58,7 +58,7 @@ class CaptioningRNN:
         seed: int | None = None,
     ) -> None:
         if cell_type not in _CELLS:
-            raise ValueError('Invalid cell_type "%s"' % cell_type)
+            raise ValueError(f'Invalid cell_type "{cell_type}"')
         self.cell_type = cell_type
         self.dtype = dtype
         self.word_to_idx = word_to_idx
@@ -206,7 +206,7 @@ class CaptioningTrainer:
         for t in range(num_iterations):
             self._step()
             if self.verbose and t % self.print_every == 0:
-                print("(Iteration %d / %d) loss: %f" % (t + 1, num_iterations, self.loss_history[-1]))
+                print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
             if (t + 1) % iterations_per_epoch == 0:
                 self.epoch += 1
                 decay_learning_rates(self.updater_configs, self.lr_decay)

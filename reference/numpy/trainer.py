@@ -17,7 +17,8 @@ by ``seed`` drives all sampling, so a seeded run is reproducible.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

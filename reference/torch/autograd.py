@@ -7,7 +7,8 @@ Computation is float64 by default and runs on CUDA when available.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -12,7 +12,8 @@ handed in (numpy draws them) and the batchnorm mode is read from each ``bn_param
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

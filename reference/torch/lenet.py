@@ -13,7 +13,7 @@ like ``ignore_border=True``. Shapes as in numpy; any device; dtype follows the i
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -36,7 +36,7 @@ _SEQUENCE = {"rnn": rnn_sequence, "lstm": lstm_sequence}
 def _check_cell(cell_type: str) -> None:
     """The numpy model's error for an unknown cell type."""
     if cell_type not in _SEQUENCE:
-        raise ValueError('Invalid cell_type "%s"' % cell_type)
+        raise ValueError(f'Invalid cell_type "{cell_type}"')
 
 
 def captioning_rnn_loss(

@@ -170,7 +170,8 @@ def test_official_interrupted_transfer(project, http_server, rng, monkeypatch):
     base, served, _ = http_server
     monkeypatch.setitem(sources.SOURCES, "mnist", official_mnist(served, base, rng, prefix="short/"))
     size = (served / MNIST_FILES[0]).stat().st_size
-    with pytest.raises(DataError, match=rf"/short/train-images-idx3-ubyte\.gz: incomplete transfer, expected {size} bytes, received {size // 2}"):
+    expected = rf"/short/train-images-idx3-ubyte\.gz: incomplete transfer, expected {size} bytes, received {size // 2}"
+    with pytest.raises(DataError, match=expected):
         fetch("mnist")
     raw = raw_dir("mnist")
     assert not any(raw.rglob("*.gz")) and leftovers(raw) == [] and not (raw / "source.json").exists()
@@ -225,7 +226,8 @@ def test_official_truncated_tar(project, http_server, rng, monkeypatch, tmp_path
 def test_official_tar_with_unsafe_member_is_refused(project, http_server, rng, monkeypatch, tmp_path):
     base, served, _ = http_server
     tar = fixtures.make_tar_gz(served / "cifar-10-python.tar.gz", {"../../escape.txt": b"x", "cifar-10-batches-py/batches.meta": b"m"})
-    monkeypatch.setitem(sources.SOURCES, "cifar10", official_cifar(served, base, tar, {"batches.meta": fixtures.md5(served / "cifar-10-python.tar.gz")}))
+    pinned = {"batches.meta": fixtures.md5(served / "cifar-10-python.tar.gz")}
+    monkeypatch.setitem(sources.SOURCES, "cifar10", official_cifar(served, base, tar, pinned))
     with pytest.raises(DataError, match=r"unsafe member path '\.\./\.\./escape\.txt'"):
         fetch("cifar10")
     assert not list(tmp_path.rglob("escape.txt"))
@@ -242,7 +244,8 @@ def test_official_coco_refuses_unpinned_bundle(project, http_server, monkeypatch
         for name, path in jsons.items():
             zf.write(path, name)
     members = {name: f"coco_captioning/{Path(name).name}" for name in jsons}
-    coco = dataclasses.replace(sources.COCO, downloads=(Download(f"{base}/{archive.name}", {"sha256": fixtures.sha256(archive)}, None, "zip", members),))
+    download = Download(f"{base}/{archive.name}", {"sha256": fixtures.sha256(archive)}, None, "zip", members)
+    coco = dataclasses.replace(sources.COCO, downloads=(download,))
     monkeypatch.setitem(sources.SOURCES, "coco", coco)
     record = fetch("coco")
     assert sorted(record["files"]) == ["coco_captioning/captions_train2014.json", "coco_captioning/captions_val2014.json"]

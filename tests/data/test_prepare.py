@@ -27,7 +27,8 @@ def run(dataset: str) -> dict:
 
 @pytest.mark.parametrize(
     ("n", "official", "val", "expected"),
-    [(60000, 60000, 10000, 10000), (25206, 60000, 10000, 4201), (50000, 50000, 1000, 1000), (5438, 50000, 1000, 109), (60, 60000, 10000, 10)],
+    [(60000, 60000, 10000, 10000), (25206, 60000, 10000, 4201), (50000, 50000, 1000, 1000), (5438, 50000, 1000, 109),
+     (60, 60000, 10000, 10)],
 )
 def test_val_share_rule(n, official, val, expected):
     assert val_rows(n, official, val) == expected

@@ -14,7 +14,7 @@ from reference.numpy.dropout_layers import dropout_mask
 from reference.numpy.fc_net import FullyConnectedNet, ShallowLayerNet, TwoLayerNet
 from reference.torch import fc_net as t_fc_net
 from reference.torch.autograd import to_numpy, to_tensor, value_and_grads
-from tests.reference.conftest import TOL_EXACT, TOL_NUMERIC_GRAD
+from tests.reference.conftest import TOL_EXACT
 
 TOL64 = TOL_EXACT[np.float64]
 

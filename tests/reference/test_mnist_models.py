@@ -18,11 +18,11 @@ from reference.torch.autograd import to_numpy, to_tensor
 from reference.torch.mnist_models import (
     MnistCNN,
     SoftmaxRegression,
-    mnist_accuracy,
     cnn_optimizer,
-    softmax_optimizer,
+    mnist_accuracy,
     mnist_train,
     mnist_train_step,
+    softmax_optimizer,
 )
 from tests.reference.conftest import TOL_EXACT
 

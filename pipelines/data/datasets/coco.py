@@ -57,7 +57,8 @@ def _from_bundle(folder: Path, length: int) -> tuple[dict[str, np.ndarray], list
     for split in SPLITS:
         part = read_bundle_split(folder, split)
         if part["captions"].shape[1] != length:
-            raise DataError(f"{folder / 'coco2014_captions.h5'}: {split}_captions have {part['captions'].shape[1]} tokens, expected {length}")
+            tokens = part["captions"].shape[1]
+            raise DataError(f"{folder / 'coco2014_captions.h5'}: {split}_captions have {tokens} tokens, expected {length}")
         for key, value in part.items():
             arrays[f"{split}_{key}"] = value
         urls_path, images_path = folder / f"{split}2014_urls.txt", folder / f"{split}2014_images.txt"
