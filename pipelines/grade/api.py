@@ -64,6 +64,7 @@ class Probe:
     numeric_grad: tuple[int, int, int] | None = None
     module: str = field(default="", compare=False)
     timed: bool = False
+    repeats: int = 1
 
 
 def probe(
@@ -74,17 +75,20 @@ def probe(
     timeout: float | None = None,
     numeric_grad: tuple[int, int, int] | None = None,
     timed: bool = False,
+    repeats: int = 1,
 ) -> Callable[[Callable[[np.random.Generator], dict[str, list[Any]]]], Callable]:
     """Register the decorated input builder as a probe named after the function.
 
     ``timed`` probes report ``seconds``: the wall time of the student's code as the sandbox's engine
     process measured it from outside (the child's whole life minus the same run without student
-    code), so student code cannot change the figure except by doing more work."""
+    code), so student code cannot change the figure except by doing more work. ``repeats`` calls the
+    function that many times in one process (fresh copies of the inputs each time) and reports the
+    seconds per call: a fast function's time is then measured well above the fork's noise."""
 
     def register(make: Callable[[np.random.Generator], dict[str, list[Any]]]) -> Callable:
         name = make.__name__
         _REGISTRY[(make.__code__.co_filename, name)] = Probe(
-            name, call, make, tuple(methods), tuple(attrs), timeout, numeric_grad, make.__module__, timed
+            name, call, make, tuple(methods), tuple(attrs), timeout, numeric_grad, make.__module__, timed, repeats
         )
         return make
 

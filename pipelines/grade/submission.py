@@ -155,7 +155,7 @@ def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, lis
             made["numgrad_idx"] = [np.stack([rng.integers(0, n, size=k) for n in shape], axis=1)]
         inputs[p.name] = made
         specs.append({"name": p.name, "call": p.call, "methods": list(p.methods), "attrs": list(p.attrs),
-                      "timeout": p.timeout or default_timeout, "timed": p.timed,
+                      "timeout": p.timeout or default_timeout, "timed": p.timed, "repeats": p.repeats,
                       "numeric_grad": list(p.numeric_grad) if p.numeric_grad else None})
     return specs, inputs
 
