@@ -176,13 +176,16 @@ def run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: in
     cells = client.nb.cells if client is not None else []
     if client is not None and ending["kind"] != "finished":
         ending.update(_write_partial(client.nb, output))
+    errors = failed_cells(cells)
     if client is not None and client.current is not None and ending["kind"] in ("cell_timeout", "kernel_died"):
         ending["cell"] = cell_place(cells, client.current)
+        # The interrupt that stopped this cell is the ending itself, not one more error of the student's.
+        errors = [e for e in errors if e["position"] != ending["cell"]["position"]]
     reporter.send({
         "event": "end",
         "ending": ending,
         "kernel_exit": client.kernel_exit if client is not None else None,
-        "errors": failed_cells(cells),
+        "errors": errors,
         "capped": [cell_place(cells, i) for i in sorted(client.capped)] if client is not None else [],
     })
 
