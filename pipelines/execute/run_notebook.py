@@ -54,13 +54,17 @@ def first_error_cell(nb: nbformat.NotebookNode) -> int | None:
     return None
 
 
+def first_code_line(cell: nbformat.NotebookNode) -> str:
+    """How a student recognises a cell (Jupyter shows no cell numbers): its first line of code."""
+    lines = [ln.strip() for ln in cell.source.splitlines()]
+    return next((ln for ln in lines if ln and not ln.startswith("#")), "")[:80]
+
+
 def where(nb: nbformat.NotebookNode, index: int) -> dict[str, object]:
     """The failed cell as the student knows it: its position in THEIR notebook (papermill's injected
-    parameters cell does not count) and its first line of code (Jupyter shows no cell numbers)."""
+    parameters cell does not count) and its first line of code."""
     injected = sum("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells[:index])
-    lines = [ln.strip() for ln in nb.cells[index].source.splitlines()]
-    first = next((ln for ln in lines if ln and not ln.startswith("#")), "")
-    return {"failed_cell": index - injected, "cell_starts": first[:80]}
+    return {"failed_cell": index - injected, "cell_starts": first_code_line(nb.cells[index])}
 
 
 def main(argv: list[str] | None = None) -> int:

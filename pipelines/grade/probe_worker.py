@@ -55,7 +55,8 @@ def _outputs(value: Any) -> list[Any]:
 def _student_error(exc: BaseException) -> str:
     """The exception and the student's own line where it happened (no engine frames)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == EXPORT_FILE]
-    where = f" at `{frames[-1].line}`" if frames and frames[-1].line else ""
+    line = exc.text if isinstance(exc, SyntaxError) else (frames[-1].line if frames else None)
+    where = f" at `{line.strip()}`" if line and line.strip() else ""
     detail = str(exc)[:300]
     return f"{type(exc).__name__}{': ' + detail if detail else ''}{where}"
 
@@ -108,23 +109,33 @@ def run_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str, 
     return arrays, seconds
 
 
+def load_exports(source: str, timeout: float) -> tuple[types.ModuleType, str | None]:
+    """Run the export cells in a fresh module, as the grader imports them.
+
+    Returns the module and, if the cells could not run on their own, the student-facing reason
+    (None when they ran). ``deepgrade check`` calls this too, so a student sees the grader's verdict.
+    """
+    signal.signal(signal.SIGALRM, _on_alarm)
+    module = types.ModuleType("student_exports")
+    try:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        exec(_compile_exports(source), module.__dict__)
+    except ProbeTimeout:
+        return module, "your export cells took too long to run (they should only define functions and classes)"
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: report it, keep going
+        return module, f"your export cells failed to run: {_student_error(exc)}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return module, None
+
+
 def main() -> int:
     job = Path.cwd()
     out = job / OUT_DIR
     out.mkdir(exist_ok=True)
     specs, inputs = read_probes(job)
-    signal.signal(signal.SIGALRM, _on_alarm)
-    module = types.ModuleType("student_exports")
-    load_error = None
-    try:
-        signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
-        exec(_compile_exports((job / "exports.py").read_text()), module.__dict__)
-    except ProbeTimeout:
-        load_error = "your export cells took too long to run (they should only define functions and classes)"
-    except BaseException as exc:  # noqa: BLE001 - SystemExit too: report it, keep going
-        load_error = f"your export cells failed to run: {_student_error(exc)}"
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, _on_alarm)  # the probes' alarms below
+    module, load_error = load_exports((job / "exports.py").read_text(), float(sys.argv[1]))
     for spec in specs:
         name = spec["name"]
         meta: dict[str, Any] = {"error": load_error, "seconds": None}
