@@ -28,6 +28,8 @@ from pipelines.execute.run_notebook import first_code_line
 from pipelines.grade.notebook import export_source, is_export
 
 BUILTINS = frozenset(dir(builtins))
+# Marks the child's verdict on stdout, apart from anything the export cells print there.
+VERDICT = "deepgrade-export-check: "
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,11 @@ def run_alone(nb: NotebookNode, cwd: Path, timeout: float) -> str | None:
                               env={**os.environ, "PYTHONPATH": path}, timeout=timeout + 30)
     except subprocess.TimeoutExpired:
         return f"your export cells did not finish within {timeout:g} s (they should only define functions and classes)"
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
+    verdicts = [line[len(VERDICT):] for line in done.stdout.splitlines() if line.startswith(VERDICT)]
+    if done.returncode != 0 or not verdicts:
         said = done.stderr.strip()[-300:]
         return f"your export cells stopped Python itself (exit code {done.returncode}){': ' + said if said else ''}"
-    return json.loads(lines[-1])["error"]
+    return json.loads(verdicts[-1])["error"]
 
 
 def check_exports(nb: NotebookNode, cwd: Path, timeout: float) -> ExportCheck:
@@ -132,15 +134,15 @@ def check_exports(nb: NotebookNode, cwd: Path, timeout: float) -> ExportCheck:
 
 
 def _main() -> int:
-    """The fresh process of ``run_alone``: export source on stdin, ``{"error": ...}`` on stdout."""
+    """The fresh process of ``run_alone``: export source on stdin, the VERDICT line on stdout."""
     from contextlib import redirect_stdout
 
     from pipelines.grade.probe_worker import load_exports
 
     source = sys.stdin.read()
-    with redirect_stdout(sys.stderr):  # what the cells print must not garble the verdict
+    with redirect_stdout(sys.stderr):  # what the cells print goes to stderr
         _, error = load_exports(source, float(sys.argv[1]))
-    print(json.dumps({"error": error}))
+    print(VERDICT + json.dumps({"error": error}))
     return 0
 
 
