@@ -1,18 +1,23 @@
 """``deepgrade check``: a student runs their notebook's visible self-checks, on their own machine.
 
 No sandbox and no hidden graders: the notebook is executed as it is (every cell, errors allowed)
-and each self-check cell is reported as passed or failed, with the error it raised. The notebook
-file itself is not modified.
+and each self-check cell is reported as passed or failed, with the error it raised. Then the export
+cells are checked the way the grader will see them, alone (``pipelines.export_check``). The
+notebook file itself is not modified.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from nbformat import NotebookNode
 from rich.console import Console
+from rich.markup import escape
 
 from pipelines.errors import DeepgradeError
+from pipelines.export_check import check_exports
 from pipelines.grade import notebook as nbtools
+from pipelines.params import load_params
 
 console = Console()
 
@@ -53,4 +58,21 @@ def check_notebook(path: Path, timeout: int = 600) -> int:
         raise DeepgradeError(f"{path} has no self-check cells; is it a deepgrade assignment notebook?")
     console.print(f"{passed}/{checks} self-checks pass. The hidden graders test more cases than these "
                   f"({total:g} autograded points in all), so passing here is necessary, not sufficient.")
-    return 0 if passed == checks else 1
+    exports_ok = report_exports(nb, path)
+    return 0 if passed == checks and exports_ok else 1
+
+
+def report_exports(nb: NotebookNode, path: Path) -> bool:
+    """Print what the grader will make of the export cells run alone; True if nothing is wrong."""
+    if not any(nbtools.is_export(cell) for cell in nb.cells):
+        return True
+    console.print("The grader imports only your cells tagged `export` (those of your functions), alone, in a fresh Python:")
+    # The grader's own limit for importing the export cells.
+    problems = check_exports(nb, path.parent, float(load_params()["grading"]["probe_timeout"])).problems()
+    for problem in problems:
+        console.print(f"  [red]PROBLEM[/] {escape(problem)}", highlight=False)
+    if problems:
+        console.print("Fix these, or the functions that need them lose their points when graded.")
+        return False
+    console.print("  [green]passed[/] your export cells run on their own and use nothing from other cells")
+    return True

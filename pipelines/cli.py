@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="default: examples/<assignment>/submitted, one folder per assignment")
     p.set_defaults(func=_examples)
 
-    p = sub.add_parser("check", help="run a notebook's visible self-checks (for students)")
+    p = sub.add_parser("check", help="run a notebook's visible self-checks, and its export cells alone as the grader will (for students)")
     p.add_argument("notebook")
     p.set_defaults(func=_check)
     return parser

@@ -35,14 +35,18 @@ def _message_size(msg: dict[str, Any]) -> int:
     return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in content.get("data", {}).values())
 
 
+def first_code_line(cell: Any) -> str:
+    """How a student recognises a cell (Jupyter shows no cell numbers): its first line of code."""
+    lines = [ln.strip() for ln in cell.get("source", "").splitlines()]
+    return next((ln for ln in lines if ln and not ln.startswith("#")), "")[:80]
+
+
 def cell_place(cells: list[Any], index: int) -> dict[str, Any]:
     """A cell as the student knows it: its 1-based position in THEIR notebook (papermill's injected
     cells do not count), its nbgrader id if any, and its first line of code (Jupyter shows no numbers)."""
     cell = cells[index]
     injected = sum(any(t in c.get("metadata", {}).get("tags", []) for t in INJECTED_TAGS) for c in cells[:index])
-    lines = [ln.strip() for ln in cell.get("source", "").splitlines()]
-    first = next((ln for ln in lines if ln and not ln.startswith("#")), "")
-    return {"position": index - injected + 1, "starts": first[:80], "grade_id": grade_id(cell)}
+    return {"position": index - injected + 1, "starts": first_code_line(cell), "grade_id": grade_id(cell)}
 
 
 def failed_cells(cells: list[Any]) -> list[dict[str, Any]]:

@@ -31,7 +31,8 @@ from pipelines.paths import ensure_reference_importable, prepared_dir, project_r
 
 # Engine modules that cannot change a grade: reports are rebuilt from cached results on every run,
 # and the rest are other commands.
-NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py")
+NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py",
+               "export_check.py")
 # Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
 PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py")
 SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",

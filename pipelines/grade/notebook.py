@@ -136,13 +136,14 @@ def release_stub(cell: NotebookNode) -> NotebookNode:
     return cleared.cells[0]
 
 
+def is_export(cell: NotebookNode) -> bool:
+    """A code cell tagged ``export``: one the grader imports (and the only kind it imports)."""
+    return cell.cell_type == "code" and EXPORT_TAG in cell.get("metadata", {}).get("tags", [])
+
+
 def export_source(nb: NotebookNode) -> str:
     """The code of every cell tagged ``export``, in order: what the probe worker imports."""
-    parts = []
-    for cell in nb.cells:
-        if cell.cell_type == "code" and EXPORT_TAG in cell.get("metadata", {}).get("tags", []):
-            parts.append(cell.source)
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(cell.source for cell in nb.cells if is_export(cell)) + "\n"
 
 
 def load_source(path: Path) -> NotebookNode:

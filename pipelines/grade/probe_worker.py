@@ -72,19 +72,29 @@ def _student_frames(exc: BaseException) -> list[traceback.FrameSummary]:
     return [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == EXPORT_FILE]
 
 
+def _where(exc: BaseException) -> str:
+    """`` at `<the student's line>` `` where ``exc`` was raised in the export cells, if it was."""
+    frames = _student_frames(exc)
+    line = exc.text if isinstance(exc, SyntaxError) else (frames[-1].line if frames else None)
+    return f" at `{line.strip()}`" if line and line.strip() else ""
+
+
+def _described(exc: BaseException) -> str:
+    detail = str(exc)[:300]
+    return f"{type(exc).__name__}{': ' + detail if detail else ''}{_where(exc)}"
+
+
 def student_error(exc: BaseException, call: str) -> tuple[str, str]:
     """(outcome, message) for an exception raised while running ``call``: the function that actually
     raised it (the innermost of the student's frames) and the student's own line, no engine frames."""
     frames = _student_frames(exc)
-    where = f" at `{frames[-1].line}`" if frames and frames[-1].line else ""
     culprit = frames[-1].name if frames and frames[-1].name != "<module>" else call
     via = f" ({call} calls it)" if culprit != call else ""
     if isinstance(exc, NotImplementedError):
-        return "not_implemented", f"{culprit} is not implemented yet{via}: it raised NotImplementedError{where}"
+        return "not_implemented", f"{culprit} is not implemented yet{via}: it raised NotImplementedError{_where(exc)}"
     if isinstance(exc, MemoryError):
-        return "oom", f"{culprit}{via} ran out of memory{where}"
-    detail = str(exc)[:300]
-    return "error", f"{culprit}{via} raised {type(exc).__name__}{': ' + detail if detail else ''}{where}"
+        return "oom", f"{culprit}{via} ran out of memory{_where(exc)}"
+    return "error", f"{culprit}{via} raised {_described(exc)}"
 
 
 def load_exports(source: str) -> types.ModuleType:
@@ -95,8 +105,7 @@ def load_exports(source: str) -> types.ModuleType:
     try:
         exec(compile(source, EXPORT_FILE, "exec"), module.__dict__)
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: it is the student's error
-        _, message = student_error(exc, "<module>")
-        raise ProbeFailed("load_error", f"your export cells failed to run: {message}") from None
+        raise ProbeFailed("load_error", f"your export cells failed to run: {_described(exc)}") from None
     return module
 
 

@@ -1,4 +1,5 @@
-"""Unit a01 end to end: the generated example submissions, graded as `dvc repro` grades them.
+"""Unit a01 end to end: the generated example submissions, graded as `dvc repro` grades them, and the
+notebook's visible self-checks on the source solution.
 
 The data is a CIFAR-10 fixture written here in the official python-batch format (through the real
 fetch and prepare stages): ten noisy class templates, so a linear classifier can learn it and the
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -23,6 +26,7 @@ from pipelines.data.fetch import fetch
 from pipelines.data.prepare import prepare
 from pipelines.examples import make_examples
 from pipelines.grade.batch import autograde
+from pipelines.grade.notebook import grade_id, is_export
 from tests.data import fixtures
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,8 +46,9 @@ def learnable_cifar(root: Path, rng: np.random.Generator) -> None:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Grade the example submissions of a01 in a throwaway project; returns the output folder."""
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throwaway project holding a01, its CIFAR-10 fixture fetched and prepared; the environment
+    points at it (so ``load_cifar10()``, here and in a kernel started from here, reads the fixture)."""
     root = tmp_path_factory.mktemp("project")
     shutil.copytree(REPO / "assignments" / UNIT, root / "assignments" / UNIT)
     shutil.copytree(REPO / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
@@ -62,10 +67,16 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _load.cache_clear()
         fetch("cifar10")
         prepare("cifar10")
-        make_examples(UNIT, root / "submitted")
-        assert autograde(UNIT, root / "submitted", root / "graded", workers=2).failed == 0
-        yield root / "graded"
+        yield root
         _load.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def graded(project: Path) -> Path:
+    """Grade the example submissions of a01 in the throwaway project; returns the output folder."""
+    make_examples(UNIT, project / "submitted")
+    assert autograde(UNIT, project / "submitted", project / "graded", workers=2).failed == 0
+    return project / "graded"
 
 
 def results(graded: Path, student: str) -> dict:
@@ -134,3 +145,41 @@ def test_feedback_shows_no_solution_code(graded: Path) -> None:
     for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
         html = (graded / student / "feedback.html").read_text()
         assert solution not in html and "def test_" not in html
+
+
+# The visible checks that test the export cells directly (the accuracy checks need the tuning runs,
+# which the graded examples above execute).
+SELF_CHECKS = ("svm_loss_naive", "svm_loss_vectorized", "softmax_loss_naive", "softmax_loss_vectorized", "linear_classifier")
+GLOBAL_STATES = range(20)
+SECONDS = re.compile(r"\d+\.\d+ s\b")  # timings, the one thing a check may print differently
+
+
+def test_self_checks_pass_the_solution_whatever_the_global_random_state(project: Path, tmp_path: Path) -> None:
+    """Each visible check, run on the source solution after ``np.random.seed(k)`` for 20 values of ``k``,
+    passes every time and prints the same every time: no check draws from the state that earlier
+    cells (or re-runs) leave in numpy's global generator. Checks that drew W from it failed correct
+    work on about 5 % of runs."""
+    from nbclient import NotebookClient
+
+    source = nbformat.read(project / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
+    cells = {grade_id(cell): cell for cell in source.cells}
+    nb = nbformat.v4.new_notebook(metadata=source.metadata)
+    nb.cells = [cells["parameters"], cells["setup"], cells["load_data"], *filter(is_export, source.cells)]
+    for k in GLOBAL_STATES:
+        nb.cells.append(nbformat.v4.new_code_cell(f"np.random.seed({k})"))
+        nb.cells.extend(nbformat.from_dict(dict(cells[check])) for check in SELF_CHECKS)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    failures, printed = [], {}
+    for cell in nb.cells:
+        check = grade_id(cell)
+        if check not in SELF_CHECKS:
+            continue
+        failures += [f"{check}: {o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        printed.setdefault(check, set()).add(SECONDS.sub("<t> s", text))
+    assert failures == []
+    assert {check: len(texts) for check, texts in printed.items()} == dict.fromkeys(SELF_CHECKS, 1)
