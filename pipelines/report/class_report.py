@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import jinja2
 
-from pipelines.atomic import atomic_path
-from pipelines.report.plots import figure, png_base64
+from pipelines.report.plots import figure, kept_png, png_base64
 from pipelines.results import StudentResult
 
 _TEMPLATE = jinja2.Template(
@@ -59,24 +57,18 @@ def summarize(results: list[StudentResult]) -> dict:
 
 
 def _histogram(results: list[StudentResult], out_dir: Path) -> str:
-    """The score distribution as a base64 PNG. Kept beside the report under a hash of the scores, so an
-    unchanged batch does not pay for importing matplotlib (0.6 s) just to draw the same picture."""
+    """The score distribution as a base64 PNG (kept while the scores stay the same)."""
     scores = [r.score for r in results]
     top = max(r.max_score for r in results) or 1
-    key = hashlib.sha256(json.dumps([scores, top]).encode()).hexdigest()[:16]
-    kept = out_dir / f".score_histogram.{key}.b64"
-    if kept.is_file():
-        return kept.read_text()
-    fig, ax = figure()
-    ax.hist(scores, bins=10, range=(0, top))
-    ax.set_xlabel("score")
-    ax.set_ylabel("students")
-    png = png_base64(fig)
-    for old in out_dir.glob(".score_histogram.*.b64"):
-        old.unlink()
-    with atomic_path(kept) as tmp:
-        tmp.write_text(png)
-    return png
+
+    def draw() -> str:
+        fig, ax = figure()
+        ax.hist(scores, bins=10, range=(0, top))
+        ax.set_xlabel("score")
+        ax.set_ylabel("students")
+        return png_base64(fig)
+
+    return kept_png(out_dir, "score_histogram", json.dumps([scores, top]).encode(), draw)
 
 
 def write_class_report(out_dir: Path, results: list[StudentResult], metrics_file: Path | None = None) -> None:

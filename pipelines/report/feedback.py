@@ -6,13 +6,14 @@ grader code or expected arrays, so nothing hidden can leak into it.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
 from pipelines.execute import statuses
-from pipelines.report.plots import figure, png_base64
+from pipelines.report.plots import figure, kept_png, png_base64
 from pipelines.results import StudentResult
 
 STATUS_HELP = {
@@ -41,8 +42,8 @@ def _curve_png(values: np.ndarray, title: str) -> str:
     return png_base64(fig)
 
 
-def plots_from_exports(export_dir: Path | None) -> list[dict[str, str]]:
-    """Loss curves the notebook exported (any ``*loss_history`` array)."""
+def plots_from_exports(export_dir: Path | None, folder: Path) -> list[dict[str, str]]:
+    """Loss curves the notebook exported (any ``*loss_history`` array), kept in ``folder`` while unchanged."""
     plots: list[dict[str, str]] = []
     if export_dir is None or not export_dir.is_dir():
         return plots
@@ -53,7 +54,8 @@ def plots_from_exports(export_dir: Path | None) -> list[dict[str, str]]:
             continue
         if values.dtype.kind in "biuf" and 1 < values.size <= 1_000_000:
             title = path.stem.replace("_", " ")
-            plots.append({"title": title, "png": _curve_png(values, title)})
+            png = kept_png(folder, path.stem, values.tobytes() + title.encode(), partial(_curve_png, values, title))
+            plots.append({"title": title, "png": png})
     return plots
 
 
@@ -61,7 +63,7 @@ def write_feedback(out_dir: Path, result: StudentResult, export_dir: Path | None
     folder = out_dir / result.student_id
     folder.mkdir(parents=True, exist_ok=True)
     html = _env.get_template("feedback.html.j2").render(
-        r=result, status_help=STATUS_HELP.get(result.status, ""), plots=plots_from_exports(export_dir)
+        r=result, status_help=STATUS_HELP.get(result.status, ""), plots=plots_from_exports(export_dir, folder)
     )
     path = folder / "feedback.html"
     path.write_text(html, encoding="utf-8")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from pipelines.atomic import atomic_path
 
 
 def figure(width: float = 6, height: float = 3) -> tuple[Any, Any]:
@@ -26,3 +31,19 @@ def png_base64(fig: Any) -> str:
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def kept_png(folder: Path, name: str, data: bytes, draw: Callable[[], str]) -> str:
+    """``draw()``'s base64 PNG, kept in ``folder`` under a hash of the ``data`` it shows. Reports are
+    rebuilt on every run; an unchanged plot is read back instead of importing matplotlib to redraw it."""
+    key = hashlib.sha256(data).hexdigest()[:16]
+    kept = folder / f".{name}.{key}.b64"
+    if kept.is_file():
+        return kept.read_text()
+    png = draw()
+    for old in folder.glob(f".{name}.*.b64"):
+        old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(kept) as tmp:
+        tmp.write_text(png)
+    return png
