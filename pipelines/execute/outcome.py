@@ -84,6 +84,8 @@ def _cells(name: str, end: dict[str, Any], cell_timeout: int, limits: Limits, ou
     for cell in end.get("errors", []):
         status = statuses.OOM if cell.get("ename") == "MemoryError" else statuses.ERROR
         error = f"{cell.get('ename')}: {cell.get('evalue')}".rstrip(": ")
+        if cell.get("ename") == "NotImplementedError" and not cell.get("evalue"):
+            error += " (a function this cell uses is still the unanswered stub)"
         if status == statuses.OOM:
             error = f"the cell ran out of memory (the limit is {limits.memory_mb} MB): {error}"
         outcome.flag(status, f"{name}{where(cell)}: {error}")
