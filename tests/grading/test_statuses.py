@@ -32,7 +32,7 @@ def quad_timed(rng):
 def test_quad_is_fast(result):
     """quad: runs in well under a second."""
     seconds = result("quad_timed").seconds
-    check_true(seconds < 0.3, f"quad took {seconds:.2f} s; it should take well under a second.")
+    check_true(seconds < 0.75, f"quad took {seconds:.2f} s; it should take well under a second.")
 '''
 
 GOOD = "return 0.5 * float(np.sum(w * x * x)), w * x"
@@ -65,8 +65,8 @@ SUBMISSIONS = {
         time.time = lambda: 0.0
         slow = [True]
         def quad(x, w):
-            if slow.pop() if slow else False:  # the first call of each process takes 0.6 s of CPU
-                end = time.process_time() + 0.6
+            if slow.pop() if slow else False:  # the first call of each process takes 1.5 s of CPU
+                end = time.process_time() + 1.5
                 while time.process_time() < end:
                     pass
             {GOOD}
