@@ -46,6 +46,8 @@ def _signal_name(number: int) -> str:
 def notebook_outcome(name: str, run: SandboxRun, limits: Limits, cell_timeout: int) -> NotebookOutcome:
     """Decide the statuses of one notebook run from the sandbox's exit and the runner's records."""
     outcome = NotebookOutcome()
+    if run.report_overflow:
+        outcome.internal.append(f"{name}: the runner's report passed its size cap and was cut")
     try:
         messages = parse(run.report)
     except ChannelError as exc:

@@ -186,6 +186,8 @@ def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str
     limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
     run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
                         job.dir, limits, data_dir=job.data_view, log_name="probes.log", report=True)
+    if run.report_overflow:
+        job.internal.append("the probe worker's report passed its size cap and was cut")
     return run.report, {"timed_out": run.timed_out, "wall_seconds": limits.wall_seconds,
                         "returncode": run.returncode, "output": run.output[-3000:]}
 
