@@ -52,15 +52,17 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
 
 def step_breakdown(unit_name: str, student_dir: Path, work: Path) -> dict[str, float]:
     """Seconds of each step of grading one submission, in this process, caches empty."""
-    from pipelines.grade import submission as steps
+    from pipelines.grade import execution, probing
     from pipelines.grade.cache import LayerCache
     from pipelines.grade.fingerprint import Fingerprints, inputs_digest
+    from pipelines.grade.job import Job, submission_digest
+    from pipelines.grade.submission import score
 
     unit = Unit.load(unit_name)
     unit.probes  # noqa: B018 - import the graders outside the timings, as a batch does once
     cache, keys = LayerCache(unit_name, root=work / "cache"), Fingerprints(unit)
-    job = steps.Job(unit, "one", work / "job", unit.student_data_view(work / "cache"), int(unit.params.get("seed", 0)),
-                    steps.submission_digest(student_dir, unit))
+    job = Job(unit, "one", work / "job", unit.student_data_view(work / "cache"), int(unit.params.get("seed", 0)),
+                    submission_digest(student_dir, unit))
     job.dir.mkdir(parents=True)
     seconds: dict[str, float] = {}
 
@@ -70,13 +72,13 @@ def step_breakdown(unit_name: str, student_dir: Path, work: Path) -> dict[str, f
         seconds[name] = time.perf_counter() - start
         return out
 
-    step("read + restore", steps.read_and_restore, job, student_dir)
+    step("read + restore", execution.read_and_restore, job, student_dir)
     key = keys.execution("one", job.digest)
-    step("execute (sandboxed papermill)", steps.execute, job, cache, key)
-    specs, inputs = step("make probes", steps.make_probes, job)
-    results = step("probes (sandboxed worker)", steps.probe, job, cache, keys.probes(key, specs, inputs_digest(inputs)), specs, inputs)
-    step("score (hidden graders, first)", steps.score, job, inputs, results)
-    step("score (hidden graders, warm)", steps.score, job, inputs, results)
+    step("execute (sandboxed papermill)", execution.execute, job, cache, key)
+    specs, inputs = step("make probes", probing.make_probes, job)
+    results = step("probes (sandboxed worker)", probing.probe, job, cache, keys.probes(key, specs, inputs_digest(inputs)), specs, inputs)
+    step("score (hidden graders, first)", score, job, inputs, results)
+    step("score (hidden graders, warm)", score, job, inputs, results)
     return seconds
 
 

@@ -28,7 +28,8 @@ from pipelines.execute.sandbox import bwrap_path
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.gradebook import record_results
-from pipelines.grade.submission import grade_submission, submission_digest, unit_points
+from pipelines.grade.job import submission_digest
+from pipelines.grade.submission import grade_submission, unit_points
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path

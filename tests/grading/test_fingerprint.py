@@ -10,7 +10,8 @@ import yaml
 import gradcheck
 import pipelines
 from pipelines.grade.fingerprint import Fingerprints, engine_files, grading_engine_files, inputs_digest
-from pipelines.grade.submission import Job, make_probes, submission_digest
+from pipelines.grade.job import Job, submission_digest
+from pipelines.grade.probing import make_probes
 from pipelines.grade.unit import Unit
 from pipelines.params import _load
 from tests.grading import toy
@@ -24,8 +25,9 @@ def relative(files: list[Path]) -> set[str]:
 
 def test_code_that_grades_is_part_of_the_key() -> None:
     """The sandbox runner, the probe worker, the scoring and the loaders and kit that notebooks import."""
-    assert {"execute/sandbox.py", "execute/run_notebook.py", "grade/probe_worker.py", "grade/score.py",
-            "grade/submission.py", "data/loaders.py", "kit/export.py", "params.py"} <= relative(grading_engine_files())
+    assert {"execute/sandbox.py", "execute/run_notebook.py", "grade/execution.py", "grade/probing.py",
+            "grade/probe_worker.py", "grade/score.py", "grade/submission.py", "data/loaders.py", "kit/export.py",
+            "params.py"} <= relative(grading_engine_files())
     assert Path(gradcheck.__file__).resolve() in grading_engine_files()
 
 
@@ -39,8 +41,9 @@ def test_reports_and_other_commands_are_not() -> None:
 def test_probe_and_scoring_code_do_not_key_the_execution() -> None:
     execution = relative(engine_files("execution"))
     assert "execute/run_notebook.py" in execution and Path(gradcheck.__file__).resolve() in engine_files("execution")
-    assert not {"grade/probe_worker.py", "grade/score.py", "grade/api.py"} & execution
-    assert relative(engine_files("probes")) == {"grade/probe_worker.py", "grade/probe_io.py"}
+    assert {"grade/execution.py", "grade/notebook.py", "grade/job.py"} <= execution
+    assert not {"grade/probe_worker.py", "grade/probing.py", "grade/score.py", "grade/api.py", "grade/submission.py"} & execution
+    assert relative(engine_files("probes")) == {"grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py"}
 
 
 def _keys(root: Path) -> dict[str, str]:

@@ -1,0 +1,99 @@
+"""Step 4 of a submission: the probes. Seeded inputs are built here from the graders' ``@probe``
+builders; the probe worker evaluates the student's export cells on them in the sandbox.
+
+What this produces is the probe layer of the cache (``pipelines.grade.fingerprint``): editing this
+module re-runs the probes, never the notebooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sys
+from typing import Any
+
+import numpy as np
+
+from pipelines.execute import statuses
+from pipelines.execute.outcome import messages
+from pipelines.execute.sandbox import run_sandboxed
+from pipelines.grade import notebook as nbtools
+from pipelines.grade.cache import LayerCache
+from pipelines.grade.job import Job
+from pipelines.grade.probe_io import ProbeResult, missing_result, parse_result, write_probes
+
+
+def probe_seed(job: Job, probe_name: str) -> np.random.Generator:
+    """Fresh inputs per student and submission, reproducible for a regrade of the same files."""
+    digest = hashlib.sha256(f"{job.seed}:{job.student_id}:{job.digest}:{probe_name}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[Any]]]]:
+    """The probe specs and their inputs, seeded per student and submission (trusted side)."""
+    default_timeout = float(job.unit.grading["probe_timeout"])
+    specs, inputs = [], {}
+    for p in job.unit.probes:
+        rng = probe_seed(job, p.name)
+        made = p.make(rng)
+        if p.numeric_grad:
+            arg, _, k = p.numeric_grad
+            shape = np.shape(made["args"][arg])
+            made["numgrad_idx"] = [np.stack([rng.integers(0, n, size=k) for n in shape], axis=1)]
+        inputs[p.name] = made
+        specs.append({"name": p.name, "call": p.call, "methods": list(p.methods), "attrs": list(p.attrs),
+                      "timeout": p.timeout or default_timeout, "timed": p.timed, "repeats": p.repeats,
+                      "numeric_grad": list(p.numeric_grad) if p.numeric_grad else None})
+    return specs, inputs
+
+
+def probe(job: Job, cache: LayerCache, key: str, specs: list[dict[str, Any]],
+          inputs: dict[str, dict[str, list[Any]]]) -> dict[str, ProbeResult]:
+    """Step 4, or its cached result: the student's export cells evaluated on the probes in the sandbox."""
+    hit = cache.get("probes", key)
+    if hit is None:
+        report, run = run_probes(job, specs, inputs)
+        results = read_probe_report(job, specs, report, run)
+        if not job.internal:
+            cache.put("probes", key, {"report.bin": report}, {}, run)
+        return results
+    return read_probe_report(job, specs, (hit / "report.bin").read_bytes(), cache.meta(hit))
+
+
+def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str, list[Any]]]) -> tuple[bytes, dict[str, Any]]:
+    """Run the probe worker in the sandbox on the export cells; its report and how the run ended."""
+    unit = job.unit
+    default_timeout = float(unit.grading["probe_timeout"])
+    source = "".join(nbtools.export_source(nbtools.read_notebook(job.dir / nb)) for nb in unit.notebooks)
+    (job.dir / "exports.py").write_text(source)
+    write_probes(job.dir, specs, inputs)
+    limits = unit.limits("probes")
+    # Each probe has its own deadline inside; the whole run also pays for the timing baselines.
+    total = sum(s["timeout"] for s in specs) + default_timeout + 30
+    limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
+    run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
+                        job.dir, limits, data_dir=job.data_view, log_name="probes.log", report=True)
+    if run.report_overflow:
+        job.internal.append("the probe worker's report passed its size cap and was cut")
+    return run.report, {"timed_out": run.timed_out, "wall_seconds": limits.wall_seconds,
+                        "returncode": run.returncode, "output": run.output[-3000:]}
+
+
+def read_probe_report(job: Job, specs: list[dict[str, Any]], report: bytes, run: dict[str, Any]) -> dict[str, ProbeResult]:
+    """Each probe's typed record from the worker's report; flags for timeouts and memory."""
+    records = {m.header.get("name"): m for m in messages(report) if m.header.get("event") == "probe"}
+    if run["timed_out"]:
+        job.flag(statuses.TIMEOUT, f"checking your exported functions took longer than {run['wall_seconds']:g} s in all and was stopped.")
+    elif len(records) < len(specs):
+        job.internal.append(f"probe worker exit {run['returncode']}, {len(records)}/{len(specs)} records:\n{run['output']}")
+    why = "the checking run was stopped (time limit)" if run["timed_out"] else "the checking run stopped unexpectedly"
+    results = {}
+    for s in specs:
+        record = records.get(s["name"])
+        results[s["name"]] = (parse_result(s["name"], s["call"], record.header, record.payload) if record is not None
+                              else missing_result(s["name"], s["call"], why))
+    for status, outcome, what in ((statuses.TIMEOUT, "timeout", "ran out of time"), (statuses.OOM, "oom", "ran out of memory")):
+        hit = sorted({r.call for r in results.values() if r.outcome == outcome})
+        if hit:
+            job.flag(status, f"while being checked, {', '.join(hit)} {what}.")
+    return results
