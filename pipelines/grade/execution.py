@@ -38,6 +38,7 @@ def read_and_restore(job: Job, student_dir: Path) -> bool:
         for message in restored.tampering:
             job.flag(statuses.TAMPERED, f"{name}: {message}.")
         nbformat.write(restored.notebook, job.dir / name)
+        job.export_source += nbtools.export_source(restored.notebook)
     return True
 
 

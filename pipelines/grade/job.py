@@ -29,6 +29,9 @@ class Job:
     internal: list[str] = field(default_factory=list)
     export_dir: Path | None = None
     execution: Path | None = None  # the cached execution layer (executed notebooks, exports)
+    # The export cells, read from the restored notebooks before any student code ran: the notebook
+    # kernel can rewrite files in the job folder, so the probe step never re-reads them from there.
+    export_source: str = ""
 
     def flag(self, status: str, message: str) -> None:
         self.flags.append((status, message))

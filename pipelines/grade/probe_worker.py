@@ -161,15 +161,16 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 # --- children ----------------------------------------------------------------------------
 
 
-def _in_child(work: Callable[[], dict[str, np.ndarray]], write_fd: int) -> None:
-    """Child side: do ``work``, send ``header line + npz`` through ``write_fd``, exit without cleanup."""
+def _in_child(work: Callable[[], dict[str, np.ndarray]], write_fd: int, call: str) -> None:
+    """Child side: do ``work`` (running ``call``), send ``header line + npz`` through ``write_fd``,
+    exit without cleanup."""
     try:
         header: dict[str, Any] = {"outcome": "ok"}
         payload = _npz_bytes(work())
     except ProbeFailed as exc:
         header, payload = {"outcome": exc.outcome, "message": str(exc)}, b""
     except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: all reported
-        outcome, message = student_error(exc, _CURRENT_CALL)
+        outcome, message = student_error(exc, call)
         header, payload = {"outcome": outcome, "message": message}, b""
     try:
         data = json.dumps({**header, "nbytes": len(payload)}).encode() + b"\n" + payload
@@ -180,10 +181,8 @@ def _in_child(work: Callable[[], dict[str, np.ndarray]], write_fd: int) -> None:
         os._exit(0)
 
 
-_CURRENT_CALL = ""
-
-
-def run_child(work: Callable[[], dict[str, np.ndarray]], timeout: float, close_fds: tuple[int, ...]) -> dict[str, Any]:
+def run_child(work: Callable[[], dict[str, np.ndarray]], timeout: float, close_fds: tuple[int, ...],
+              call: str = "") -> dict[str, Any]:
     """Fork a child that does ``work``; return its typed outcome, its payload and the seconds from
     fork to exit as this process measured them (its exit is watched through a pidfd, no polling)."""
     read_fd, write_fd = os.pipe()
@@ -194,7 +193,7 @@ def run_child(work: Callable[[], dict[str, np.ndarray]], timeout: float, close_f
         for fd in close_fds:
             os.close(fd)
         os.setpgid(0, 0)
-        _in_child(work, write_fd)
+        _in_child(work, write_fd, call)
     os.close(write_fd)
     pidfd = os.pidfd_open(pid)
     deadline = start + timeout
@@ -282,7 +281,6 @@ def _baseline_seconds(name: str, close_fds: tuple[int, ...]) -> float:
 
 
 def main() -> int:
-    global _CURRENT_CALL
     reporter = Reporter.from_environment()
     job = Path.cwd()
     default_timeout = float(sys.argv[1])
@@ -290,7 +288,11 @@ def main() -> int:
     source = (job / "exports.py").read_text()
     closing = (reporter.fd,)
 
-    loaded = run_child(lambda: (load_exports(source), {})[1], default_timeout, closing)
+    def load_only() -> dict[str, np.ndarray]:
+        load_exports(source)
+        return {}
+
+    loaded = run_child(load_only, default_timeout, closing)
     if loaded["outcome"] == "timeout":
         loaded = {"outcome": "load_error", "message": "your export cells took too long to run "
                   f"(over {default_timeout:g} s; they should only define functions and classes)"}
@@ -302,13 +304,12 @@ def main() -> int:
         if load_error is not None:
             reporter.send({"event": "probe", "name": name, "outcome": "load_error", "message": load_error["message"], "seconds": None})
             continue
-        _CURRENT_CALL = spec["call"]
 
         def work(spec: dict[str, Any] = spec) -> dict[str, np.ndarray]:
             module = load_exports(source)
             return call_probe(module, spec, load_inputs(job, spec["name"]))
 
-        result = run_child(work, timeout, closing)
+        result = run_child(work, timeout, closing, spec["call"])
         if result["outcome"] == "timeout":
             result["message"] = f"{spec['call']} did not finish within {timeout:g} s"
         elif spec.get("timed") and result["seconds"] is not None:

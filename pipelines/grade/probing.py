@@ -17,7 +17,6 @@ import numpy as np
 from pipelines.execute import statuses
 from pipelines.execute.outcome import messages
 from pipelines.execute.sandbox import run_sandboxed
-from pipelines.grade import notebook as nbtools
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.job import Job
 from pipelines.grade.probe_io import ProbeResult, missing_result, parse_result, write_probes
@@ -64,7 +63,7 @@ def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str
     """Run the probe worker in the sandbox on the export cells; its report and how the run ended."""
     unit = job.unit
     default_timeout = float(unit.grading["probe_timeout"])
-    source = "".join(nbtools.export_source(nbtools.read_notebook(job.dir / nb)) for nb in unit.notebooks)
+    source = job.export_source
     (job.dir / "exports.py").write_text(source)
     write_probes(job.dir, specs, inputs)
     limits = unit.limits("probes")

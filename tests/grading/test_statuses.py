@@ -78,6 +78,19 @@ SUBMISSIONS = {
                 return 0.0, w * x
             {GOOD}
         """),
+    # A wrong quad whose notebook run rewrites the restored notebook in the job folder with a right one.
+    "rewrites_its_notebook": dict(
+        body="""
+        import numpy as np
+        def quad(x, w):
+            return 0.0, 0 * x
+        """,
+        mutate=_extra_cells(f"""
+            import json
+            nb = json.load(open("/job/{toy.UNIT}.ipynb"))
+            nb["cells"][2]["source"] = "import numpy as np\\ndef quad(x, w):\\n    {GOOD}\\n"
+            json.dump(nb, open("/job/{toy.UNIT}.ipynb", "w"))
+            """)),
     "half_implemented": dict(body="""
         import numpy as np
         def _gradient(x, w):
@@ -162,6 +175,12 @@ def test_a_failing_self_check_that_the_hidden_tests_miss_is_a_blind_spot(graded:
     assert summary["blind_spots"] == {"check_quad": ["blind_spot"]}
     assert "blind_spot" in (graded / "class_report.html").read_text()
     assert results(graded, "two_failing_cells")["blind_spots"] == []
+
+
+def test_the_notebook_run_cannot_change_the_code_that_is_probed(graded: Path) -> None:
+    """The export cells are taken before any student code runs, not re-read from the job folder."""
+    tests = {t["name"]: t for t in results(graded, "rewrites_its_notebook")["tests"]}
+    assert tests["test_value"]["status"] == "failed" and tests["test_gradient"]["status"] == "failed"
 
 
 def test_the_function_that_raised_is_named(graded: Path) -> None:
