@@ -179,8 +179,10 @@ def numgrad_array_identity(rng):
 def _course_checker(run) -> np.ndarray:
     """What ``gradcheck`` finds for the probe's function, x (a copy), [df] and h."""
     f, x, *rest = run.args
-    checker = gradcheck.eval_numerical_gradient_array if rest else gradcheck.eval_numerical_gradient
-    return checker(f.build(), np.array(x), *rest, h=run.kwargs["h"])
+    h = run.kwargs["h"]
+    if rest:
+        return gradcheck.eval_numerical_gradient_array(f.build(), np.array(x), rest[0], h=h)
+    return gradcheck.eval_numerical_gradient(f.build(), np.array(x), h=h)
 
 
 def _exact_gradient(run) -> np.ndarray:
