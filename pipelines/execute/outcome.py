@@ -57,14 +57,33 @@ def notebook_outcome(name: str, run: SandboxRun, limits: Limits, cell_timeout: i
     last = cells[-1] if cells else None
     end = next((m.header for m in reversed(messages) if m.header.get("event") == "end"), None)
 
+    for bound in run.exceeded:
+        outcome.flag(*bound_passed(bound, limits, f"{name}{where(last)}: your notebook"))
     if run.timed_out:
         outcome.flag(statuses.TIMEOUT, f"{name}{where(last)}: the notebook ran longer than the whole-notebook limit "
                                         f"of {limits.wall_seconds:g} s and was stopped there.")
+    elif {"cpu", "disk"} & set(run.exceeded):
+        pass  # stopped by the grader for a bound passed, said above
     elif end is None:
         _runner_without_report(name, run, limits, last, outcome)
     if end is not None:
         _cells(name, end, cell_timeout, limits, outcome)
     return outcome
+
+
+def bound_passed(bound: str, limits: Limits, who: str) -> tuple[str, str]:
+    """Status and message for a whole-run bound that was passed (``SandboxRun.exceeded``)."""
+    if bound == "memory":
+        return statuses.OOM, (f"{who} used more than {limits.total_memory_bytes >> 20} MB of memory in all its "
+                              "processes together, so the largest of them was stopped.")
+    if bound == "processes":
+        return statuses.ERROR, (f"{who} tried to run more than {limits.max_processes} processes and threads at once; "
+                                "the extra ones were refused.")
+    if bound == "cpu":
+        return statuses.TIMEOUT, (f"{who} used more than {limits.cpu_seconds} s of CPU time in all its processes "
+                                  "together and was stopped.")
+    return statuses.ERROR, (f"{who} wrote more than {limits.disk_mb} MB (or too many files) to disk and was stopped; "
+                            "the cells after that point did not run.")
 
 
 def _runner_without_report(name: str, run: SandboxRun, limits: Limits, last: dict | None, outcome: NotebookOutcome) -> None:
