@@ -122,6 +122,9 @@ def _cells(name: str, end: dict[str, Any], cell_timeout: int, limits: Limits, ou
     elif kind == "output_too_large":
         outcome.flag(statuses.ERROR, f"{name}: the executed notebook grew past the {limits.file_mb} MB file limit, "
                                       "so it could not be saved; print less (graded checks still ran).")
+    elif kind == "output_replaced":
+        outcome.flag(statuses.ERROR, f"{name}: your code replaced the file the grader saves the executed notebook to; "
+                                      "it was saved again. Leave the grader's files in the working folder alone.")
     elif kind == "runner_error":
         outcome.flag(statuses.KERNEL_DIED, f"{name}: the notebook could not be run; your instructor has the details.")
         outcome.internal.append(f"{name}: runner error: {ending.get('detail')}")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from pipelines.execute import statuses
+from pipelines.execute.jobfiles import copy_regular_files
 from pipelines.execute.outcome import notebook_outcome
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade import notebook as nbtools
@@ -50,8 +52,10 @@ def execute(job: Job, cache: LayerCache, key: str) -> None:
         before = len(job.flags)
         run_notebooks(job)
         state: dict[str, Any] = {"flags": job.flags[before:], "failed_grade_cells": job.failed_grade_cells}
-        if job.internal:  # an engine fault is never kept
-            job.export_dir = job.dir / "export"
+        if job.internal:  # an engine fault is never kept; its exports are still read as regular files only
+            job.export_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=job.dir))
+            copy_regular_files(job.dir / "export", job.export_dir / "export")
+            job.export_dir = job.export_dir / "export"
             return
         hit = cache.put("execution", key, {}, {"executed": job.dir / "executed", "export": job.dir / "export"}, state)
     else:
