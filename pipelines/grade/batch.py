@@ -8,11 +8,13 @@ goes on; finished students are cached as they complete, so an interrupted batch 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
-from pipelines.execute.sandbox import bwrap_path
+from pipelines.execute.sandbox import UNSAFE_ENV, bwrap_path, sandbox_self_test, unsafe_no_sandbox
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.gradebook import record_results
@@ -50,7 +52,41 @@ class BatchSummary:
     failed: int
 
 
-_ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR")
+_ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR", UNSAFE_ENV)
+UNSAFE_NOTE = ("UNSAFE: graded with --unsafe-no-sandbox: student code ran without the sandbox, with the "
+               "grader's own rights (no isolation of files, network or processes).")
+
+
+@lru_cache(maxsize=1)
+def _sandbox_works() -> tuple[bool, str]:
+    """The sandbox's self-test, once per process (it starts one sandboxed Python)."""
+    return sandbox_self_test()
+
+
+@contextlib.contextmanager
+def _sandbox_mode(waived: bool) -> Iterator[None]:
+    """Refuse to grade without a working sandbox unless the instructor waived it; a waived batch
+    runs with its own cache (its results are never reused by a sandboxed batch, nor the reverse)."""
+    if not waived:
+        bwrap_path()
+        ok, detail = _sandbox_works()
+        if not ok:
+            raise DeepgradeError(f"the sandbox does not work on this machine ({detail}); fix it (see `deepgrade "
+                                 "doctor`) or, knowing what it means, pass --unsafe-no-sandbox")
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in (UNSAFE_ENV, "DEEPGRADE_CACHE_DIR")}
+    os.environ["DEEPGRADE_CACHE_DIR"] = str(cache_root() / "unsafe-no-sandbox")
+    os.environ[UNSAFE_ENV] = "1"
+    console.print(f"[bold red]{UNSAFE_NOTE}[/]")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _init_worker(env: dict[str, str]) -> None:
@@ -89,12 +125,20 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
         result = StudentResult(student_id, unit_name, 0.0, auto, statuses.ERROR,
                                messages=["deepgrade could not grade this submission (an internal error); your instructor has the details."],
                                manual_points_pending=manual)
-        return result.to_json(), [traceback.format_exc()]
+        return _marked(result).to_json(), [traceback.format_exc()]
+    result = _marked(result)
     if not internal:
         cache.put("scores", key, {"result.json": json.dumps(result.to_json()).encode()}, {},
                   {"execution": execution.name if execution else None})
     shutil.rmtree(job_dir, ignore_errors=True)
     return result.to_json(), internal
+
+
+def _marked(result: StudentResult) -> StudentResult:
+    """A result of a batch without sandbox says so first, in every output made from it."""
+    if unsafe_no_sandbox() and UNSAFE_NOTE not in result.messages:
+        result.messages.insert(0, UNSAFE_NOTE)
+    return result
 
 
 def _publish(out_dir: Path, result: StudentResult, execution: Path | None) -> None:
@@ -119,13 +163,20 @@ def autograde(
     workers: int = 1,
     use_cache: bool = True,
     summary: Path | None = None,
+    unsafe_no_sandbox: bool = False,
 ) -> BatchSummary:
-    """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; what ran and what was reused."""
+    """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; what ran and what was reused.
+    Without a working sandbox it refuses, unless ``unsafe_no_sandbox`` (then every output says so)."""
+    with _sandbox_mode(unsafe_no_sandbox):
+        return _autograde(assignment, submitted_dir, out_dir, workers, use_cache, summary)
+
+
+def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int, use_cache: bool,
+               summary: Path | None) -> BatchSummary:
     # A batch reads graders, params and engine as they are now, even in a process that ran one before.
     for cached in (_unit, _keys, _load_params_file):
         cached.cache_clear()
     unit = Unit.load(assignment)
-    bwrap_path()
     if not submitted_dir.is_dir():
         raise DeepgradeError(f"submission folder {submitted_dir} does not exist")
     if workers < 1:
@@ -178,8 +229,9 @@ def autograde(
                 progress.advance(task)
 
     ordered = [results[s] for s in students]
-    write_grades_csv(out_dir, ordered)
-    write_class_report(out_dir, ordered, summary)
+    note = UNSAFE_NOTE if unsafe_no_sandbox() else None
+    write_grades_csv(out_dir, ordered, note)
+    write_class_report(out_dir, ordered, summary, note)
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     record_results(unit, ordered, gradebook_path(unit.params))
     console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
