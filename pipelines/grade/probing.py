@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.execute import statuses
+from pipelines.execute.integrity import ALLOWED_ENV, allowed_modules
 from pipelines.execute.outcome import bound_passed, messages
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade.cache import LayerCache
@@ -76,9 +77,11 @@ def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str
         # Each probe has its own deadline inside; the whole run also pays for the timing baselines.
         total = sum(s["timeout"] for s in specs) + default_timeout + 30
         limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
+        allowed = allowed_modules(unit.config)
         run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
                             folder, limits, data_dir=job.data_view, log_name="probes.log", report=True,
-                            readonly=("exports.py", PROBES_JSON, PROBES_NPZ))
+                            readonly=("exports.py", PROBES_JSON, PROBES_NPZ),
+                            env={ALLOWED_ENV: ",".join(allowed)} if allowed is not None else None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if run.report_overflow:
