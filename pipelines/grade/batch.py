@@ -4,14 +4,22 @@ Grades are cached in layers (``pipelines.grade.fingerprint``): an unchanged subm
 and after a grader or threshold edit only scoring (and the probes whose specs changed) runs again. Whatever
 happens to one student (even an engine bug), that student gets a row and a status and the batch
 goes on; finished students are cached as they complete, so an interrupted batch resumes.
+
+Crash safety: this process is the one writer of the outputs. As each student finishes, it writes
+their results.json, then their gradebook scores, then grades.csv again (each write atomic), so a
+``kill -9`` at any moment leaves grades.csv rows that agree with results.json and the gradebook, and
+a student without a row is simply graded (or taken from the cache) by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import json
 import os
 import shutil
+import signal
 import time
 import traceback
 from collections.abc import Iterator
@@ -52,6 +60,7 @@ class BatchSummary:
     failed: int
 
 
+_PR_SET_PDEATHSIG = 1
 _ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR", UNSAFE_ENV)
 UNSAFE_NOTE = ("UNSAFE: graded with --unsafe-no-sandbox: student code ran without the sandbox, with the "
                "grader's own rights (no isolation of files, network or processes).")
@@ -90,7 +99,10 @@ def _sandbox_mode(waived: bool) -> Iterator[None]:
 
 
 def _init_worker(env: dict[str, str]) -> None:
-    """Pool workers start from a fork server that may predate this batch: give them its settings."""
+    """Pool workers start from a fork server that may predate this batch: give them its settings.
+    A worker dies with the fork server, which ends with this batch: after a ``kill -9`` of the batch
+    no orphan goes on grading (and its sandboxes die with it, ``--die-with-parent``)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     for key in _ENV_KEYS:
         os.environ.pop(key, None)
     os.environ.update(env)
@@ -118,8 +130,10 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
     cache = LayerCache(unit_name)
     job_dir = cache_root() / "jobs" / unit_name / student_id
     try:
-        result, internal, execution = grade_submission(unit, student_id, Path(student_dir), job_dir, Path(data_view),
-                                                       cache, _keys(unit_name))
+        with _job_lock(job_dir):
+            result, internal, execution = grade_submission(unit, student_id, Path(student_dir), job_dir,
+                                                           Path(data_view), cache, _keys(unit_name))
+            shutil.rmtree(job_dir, ignore_errors=True)
     except Exception:  # noqa: BLE001 - an engine fault must cost this student a status, not the batch
         auto, manual = unit_points(unit)
         result = StudentResult(student_id, unit_name, 0.0, auto, statuses.ERROR,
@@ -130,8 +144,18 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
     if not internal:
         cache.put("scores", key, {"result.json": json.dumps(result.to_json()).encode()}, {},
                   {"execution": execution.name if execution else None})
-    shutil.rmtree(job_dir, ignore_errors=True)
     return result.to_json(), internal
+
+
+@contextlib.contextmanager
+def _job_lock(job_dir: Path) -> Iterator[None]:
+    """One grader per job folder at a time, whatever else runs on this cache (a second batch, a
+    worker of a killed one): held on a file beside the folder, released by the kernel if we die."""
+    locks = job_dir.parent / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{job_dir.name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def _marked(result: StudentResult) -> StudentResult:
@@ -188,6 +212,8 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
 
     results: dict[str, StudentResult] = {}
     diagnostics: list[str] = []
+    note = UNSAFE_NOTE if unsafe_no_sandbox() else None
+    gradebook = gradebook_path(unit.params)
     pending: dict[str, tuple[Path, str]] = {}
     layers = LayerCache(assignment)
     for sid in students:
@@ -199,6 +225,9 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
             _publish(out_dir, results[sid], _execution_of(layers, hit))
         else:
             pending[sid] = (student_dir, key)
+    # The index holds only what is known now: no row of an earlier batch outlives a regrade.
+    record_results(unit, [results[s] for s in students if s in results], gradebook)
+    write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
 
     started = time.monotonic()
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
@@ -225,15 +254,14 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
                 if internal:
                     diagnostics.append(f"== {sid}\n" + "\n".join(internal))
                 _publish(out_dir, result, _execution_of(layers, layers.get("scores", pending[sid][1])))
+                record_results(unit, [result], gradebook, register=False)
+                write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
                 progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
                 progress.advance(task)
 
     ordered = [results[s] for s in students]
-    note = UNSAFE_NOTE if unsafe_no_sandbox() else None
-    write_grades_csv(out_dir, ordered, note)
     write_class_report(out_dir, ordered, summary, note)
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
-    record_results(unit, ordered, gradebook_path(unit.params))
     console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from pipelines.atomic import atomic_path
 from pipelines.report.plots import figure, kept_png, png_base64
 from pipelines.results import StudentResult
 
@@ -81,7 +82,8 @@ def write_class_report(out_dir: Path, results: list[StudentResult], metrics_file
         summary = {"unsafe_no_sandbox": note, **summary}
     for path in (out_dir / "summary.json", metrics_file):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(summary, indent=2))
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(summary, indent=2))
     png = _histogram(results, out_dir) if results else ""
-    (out_dir / "class_report.html").write_text(_TEMPLATE.render(s=summary, png=png), encoding="utf-8")
+    with atomic_path(out_dir / "class_report.html") as tmp:
+        tmp.write_text(_TEMPLATE.render(s=summary, png=png), encoding="utf-8")

@@ -151,4 +151,4 @@ def test_no_file_outside_the_job_folders_changed(graded: Path, world: World) -> 
 
 def test_job_folders_are_cleaned_up(graded: Path, world: World) -> None:
     jobs = world.root / ".cache" / "deepgrade" / "jobs" / toy.UNIT
-    assert sorted(p.name for p in jobs.iterdir()) == []
+    assert sorted(p.name for p in jobs.iterdir()) == [".locks"]
