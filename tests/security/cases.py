@@ -398,10 +398,10 @@ CASES: list[Case] = [
     Case("memory_many_processes", lazily(lambda w: with_cell(answered(w), """
         import os, time
         children = []
-        for _ in range(4):
+        for _ in range(3):
             pid = os.fork()
             if pid == 0:
-                block = b"x" * (700 * 2**20)
+                block = b"x" * (600 * 2**20)
                 time.sleep(0.5)
                 os._exit(0)
             children.append(pid)

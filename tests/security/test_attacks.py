@@ -26,7 +26,7 @@ from tests.security.cases import CASES, NB, SOLUTION_MARK, World
 REPO = Path(__file__).resolve().parents[2]
 # Short limits so loops and bombs end fast; a whole-run memory bound small enough for a bomb to hit.
 LIMITS = {"cell_timeout": 6, "wall_seconds": 60, "probes": {"wall_seconds": 40}, "memory_mb": 3072,
-          "total_memory_mb": 2048, "max_processes": 128, "disk_mb": 256}
+          "total_memory_mb": 1024, "max_processes": 128, "disk_mb": 256}
 BY_NAME = {c.name: c for c in CASES}
 
 
