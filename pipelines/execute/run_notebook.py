@@ -176,7 +176,8 @@ def run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: in
     except DeadKernelError:
         ending = {"kind": "kernel_died"}
     except OSError as exc:
-        ending = {"kind": "output_too_large" if exc.errno == errno.EFBIG else "runner_error",
+        ending = {"kind": "output_too_large" if exc.errno == errno.EFBIG else
+                  "output_replaced" if _clear_planted(output) else "runner_error",
                   "detail": f"{type(exc).__name__}: {exc}"[:500]}
     except Exception as exc:  # noqa: BLE001 - every ending must be reported
         ending = {"kind": "runner_error", "detail": f"{type(exc).__name__}: {exc}"[:500]}
@@ -196,6 +197,21 @@ def run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: in
         "errors": errors,
         "capped": [cell_place(cells, i) for i in sorted(client.capped)] if client is not None else [],
     })
+
+
+def _clear_planted(output: str) -> bool:
+    """Remove what the notebook's code put where the executed notebook goes (a link, a folder), so
+    that the partial save below can write a plain file; whether there was any such thing."""
+    path = Path(output)
+    if path.is_symlink():
+        path.unlink()
+        return True
+    if path.is_dir():
+        import shutil
+
+        shutil.rmtree(path)
+        return True
+    return False
 
 
 def _write_partial(nb: Any, output: str) -> dict[str, Any]:
