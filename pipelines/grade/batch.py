@@ -35,9 +35,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
 from pipelines.execute.sandbox import UNSAFE_ENV, bwrap_path, sandbox_self_test, unsafe_no_sandbox
+from pipelines.grade import gradebook as gradebook_db
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
-from pipelines.grade.gradebook import record_results
 from pipelines.grade.job import submission_digest
 from pipelines.grade.submission import grade_submission, unit_points
 from pipelines.grade.unit import Unit
@@ -225,8 +225,12 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
             _publish(out_dir, results[sid], _execution_of(layers, hit))
         else:
             pending[sid] = (student_dir, key)
-    # The index holds only what is known now: no row of an earlier batch outlives a regrade.
-    record_results(unit, [results[s] for s in students if s in results], gradebook)
+    # The index holds only what is known now: no row of an earlier batch outlives a regrade. A rerun
+    # whose results the gradebook already holds (nothing changed since) skips the write altogether.
+    marker = cache_root() / "gradebook" / f"{assignment}.json"
+    known = [results[s] for s in students if s in results]
+    if pending or not gradebook_db.holds(gradebook, marker, gradebook_db.results_digest(unit, known)):
+        gradebook_db.record_results(unit, known, gradebook)
     write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
 
     started = time.monotonic()
@@ -254,12 +258,13 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
                 if internal:
                     diagnostics.append(f"== {sid}\n" + "\n".join(internal))
                 _publish(out_dir, result, _execution_of(layers, layers.get("scores", pending[sid][1])))
-                record_results(unit, [result], gradebook, register=False)
+                gradebook_db.record_results(unit, [result], gradebook, register=False)
                 write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
                 progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
                 progress.advance(task)
 
     ordered = [results[s] for s in students]
+    gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered))
     write_class_report(out_dir, ordered, summary, note)
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")

@@ -82,6 +82,23 @@ def test_unchanged_batch_is_not_executed_again(toy_root: Path, graded: Path) -> 
     assert (graded / "grades.csv").read_text() == before
 
 
+def test_an_unchanged_rerun_leaves_the_gradebook_alone_until_it_changes(toy_root: Path, graded: Path) -> None:
+    """A rerun with nothing new does not rewrite the gradebook (nor import nbgrader for it); once the
+    gradebook changed behind its back (a submission removed in the formgrader), the rerun writes again."""
+    from nbgrader.api import Gradebook
+
+    db = toy_root / "gradebook.db"
+    autograde(toy.UNIT, toy_root / "submitted", graded, workers=1)
+    stamp = db.stat().st_mtime_ns
+    autograde(toy.UNIT, toy_root / "submitted", graded, workers=1)
+    assert db.stat().st_mtime_ns == stamp
+    with Gradebook(f"sqlite:///{db}") as gb:
+        gb.remove_submission(toy.UNIT, "full")
+    autograde(toy.UNIT, toy_root / "submitted", graded, workers=1)
+    with Gradebook(f"sqlite:///{db}") as gb:
+        assert gb.find_submission(toy.UNIT, "full").score == 5
+
+
 def test_a_grader_edit_rescores_without_executing(toy_root: Path, graded: Path) -> None:
     """Mid-term grader fixes: every student is scored again, no notebook or probe runs again."""
     grader = toy_root / "assignments" / toy.UNIT / "graders" / "test_quad.py"
