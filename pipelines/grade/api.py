@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from gradcheck import rel_error
+from pipelines.grade.probe_functions import fn
 
 __all__ = [
     "Probe",
@@ -36,6 +37,8 @@ __all__ = [
     "check_close",
     "check_shape",
     "check_true",
+    "check_unmodified",
+    "fn",
     "points",
     "probe",
     "registered_probes",
@@ -57,7 +60,7 @@ class Probe:
 
     name: str
     call: str
-    make: Callable[[np.random.Generator], dict[str, list[Any]]]
+    make: Callable[[np.random.Generator], dict[str, Any]]
     methods: tuple[str, ...] = ()
     attrs: tuple[str, ...] = ()
     timeout: float | None = None
@@ -76,7 +79,7 @@ def probe(
     numeric_grad: tuple[int, int, int] | None = None,
     timed: bool = False,
     repeats: int = 1,
-) -> Callable[[Callable[[np.random.Generator], dict[str, list[Any]]]], Callable]:
+) -> Callable[[Callable[[np.random.Generator], dict[str, Any]]], Callable]:
     """Register the decorated input builder as a probe named after the function.
 
     ``timed`` probes report ``seconds``: the wall time of the student's code as the sandbox's engine
@@ -85,7 +88,7 @@ def probe(
     function that many times in one process (fresh copies of the inputs each time) and reports the
     seconds per call: a fast function's time is then measured well above the fork's noise."""
 
-    def register(make: Callable[[np.random.Generator], dict[str, list[Any]]]) -> Callable:
+    def register(make: Callable[[np.random.Generator], dict[str, Any]]) -> Callable:
         name = make.__name__
         _REGISTRY[(make.__code__.co_filename, name)] = Probe(
             name, call, make, tuple(methods), tuple(attrs), timeout, numeric_grad, make.__module__, timed, repeats
@@ -144,3 +147,15 @@ def check_true(condition: bool, message: str) -> None:
     """Fail with a student-facing ``message`` unless ``condition`` holds."""
     if not condition:
         raise StudentCheckFailed(message)
+
+
+def check_unmodified(what: str, run: Any, i: int, section: str = "args") -> None:
+    """Fail unless the student's call left array argument ``i`` of probe ``run`` as it was given
+    (``run`` is a ``result(...)`` probe; the sandbox compares each array input after the call)."""
+    if run.modified(i, section):
+        before = np.asarray(run.inputs[section][i], dtype=np.float64)
+        changed = int(np.sum(~np.isclose(run.arg_after(i, section), before, rtol=0, atol=0, equal_nan=True)))
+        raise StudentCheckFailed(
+            f"{what} was modified in place ({changed} of {before.size} entries changed); "
+            "inputs must be left as they were given (work on a copy)."
+        )

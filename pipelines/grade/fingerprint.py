@@ -151,15 +151,27 @@ class Fingerprints:
         return Digest(self.scores_static, execution_key).hexdigest()
 
 
-def inputs_digest(inputs: dict[str, dict[str, list[Any]]]) -> str:
+def inputs_digest(inputs: dict[str, dict[str, Any]]) -> str:
     """Hash of the generated probe inputs by value (dtype, shape, bytes); ``.npz`` files carry times."""
     import numpy as np
 
+    from pipelines.grade.probe_functions import Fn
+
     d = Digest("inputs")
+
+    def add(where: list[Any], value: Any) -> None:
+        if isinstance(value, Fn):
+            d.value([*where, "fn", value.name])
+            for j, param in enumerate(value.params):
+                add([*where, j], param)
+            return
+        arr = np.ascontiguousarray(value)
+        d.value([*where, str(arr.dtype), list(arr.shape), type(value).__name__])
+        d._h.update(arr.tobytes())
+
     for name in sorted(inputs):
         for section in sorted(inputs[name]):
-            for i, value in enumerate(inputs[name][section]):
-                arr = np.ascontiguousarray(value)
-                d.value([name, section, i, str(arr.dtype), list(arr.shape), type(value).__name__])
-                d._h.update(arr.tobytes())
+            values = inputs[name][section]
+            for key, value in (sorted(values.items()) if isinstance(values, dict) else enumerate(values)):
+                add([name, section, key], value)
     return d.hexdigest()

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.grade.probe_functions import Fn, make
+
 PROBES_JSON = "probes.json"
 PROBES_NPZ = "probes.npz"
 MAX_RESULT_BYTES = 256 * 1024 * 1024
@@ -41,39 +43,59 @@ def _scalar_kind(value: Any) -> str:
     return "array"
 
 
-def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, dict[str, list[Any]]]) -> None:
-    """Write probe specs and their inputs; scalars are flagged so the worker passes Python numbers."""
+def _entries(values: list[Any] | dict[str, Any]) -> list[tuple[str, Any]]:
+    """(key, value) pairs of a positional section (a list) or a keyword section (``kwargs``, a dict)."""
+    return list(values.items()) if isinstance(values, dict) else [(str(i), v) for i, v in enumerate(values)]
+
+
+def _numeric_array(value: Any, what: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} is not numeric ({arr.dtype})")
+    return arr
+
+
+def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, dict[str, Any]]) -> None:
+    """Write probe specs and their inputs; scalars are flagged so the worker passes Python numbers,
+    and catalogue functions (``fn(...)``) travel as their name and numeric parameters."""
     arrays: dict[str, np.ndarray] = {}
     manifest = []
     for spec in specs:
         name = spec["name"]
-        sections = {}
+        sections: dict[str, Any] = {}
         for section, values in inputs[name].items():
-            kinds = []
-            for i, value in enumerate(values):
-                arr = np.asarray(value)
-                if arr.dtype.kind not in "biuf":
-                    raise TypeError(f"probe {name}: input {section}[{i}] is not numeric ({arr.dtype})")
-                arrays[_key(name, section, i)] = arr
-                kinds.append(_scalar_kind(value))
-            sections[section] = kinds
+            kinds: dict[str, Any] = {}
+            for key, value in _entries(values):
+                where = f"probe {name}: input {section}[{key}]"
+                if isinstance(value, Fn):
+                    for j, param in enumerate(value.params):
+                        arrays[_key(name, section, key, j)] = _numeric_array(param, where)
+                    kinds[key] = {"fn": value.name, "params": len(value.params)}
+                else:
+                    arrays[_key(name, section, key)] = _numeric_array(value, where)
+                    kinds[key] = _scalar_kind(value)
+            sections[section] = {"keywords": isinstance(values, dict), "kinds": kinds}
         manifest.append({**spec, "sections": sections})
     np.savez(job_dir / PROBES_NPZ, **arrays)  # type: ignore[arg-type]
     (job_dir / PROBES_JSON).write_text(json.dumps(manifest))
 
 
-def load_inputs(job_dir: Path, name: str) -> dict[str, list[Any]]:
-    """Sandbox side: one probe's arguments by section (scalars as Python numbers), read lazily so a
-    probe's process holds only its own inputs."""
+def load_inputs(job_dir: Path, name: str) -> dict[str, Any]:
+    """Sandbox side: one probe's arguments by section (scalars as Python numbers, catalogue functions
+    rebuilt), read lazily so a probe's process holds only its own inputs."""
     manifest = {spec["name"]: spec for spec in json.loads((job_dir / PROBES_JSON).read_text())}
-    sections: dict[str, list[Any]] = {}
+    sections: dict[str, Any] = {}
     with np.load(job_dir / PROBES_NPZ, allow_pickle=False) as data:
-        for section, kinds in manifest[name]["sections"].items():
-            values = []
-            for i, kind in enumerate(kinds):
-                arr = np.array(data[_key(name, section, i)])
-                values.append(arr if kind == "array" else _SCALARS[kind](arr.item()))
-            sections[section] = values
+        for section, layout in manifest[name]["sections"].items():
+            values: dict[str, Any] = {}
+            for key, kind in layout["kinds"].items():
+                if isinstance(kind, dict):
+                    params = tuple(np.array(data[_key(name, section, key, j)]) for j in range(kind["params"]))
+                    values[key] = make(kind["fn"], params)
+                else:
+                    arr = np.array(data[_key(name, section, key)])
+                    values[key] = arr if kind == "array" else _SCALARS[kind](arr.item())
+            sections[section] = values if layout["keywords"] else list(values.values())
     return sections
 
 
@@ -94,6 +116,8 @@ class ProbeResult:
     methods: dict[str, list[np.ndarray]] = field(default_factory=dict)
     attrs: dict[str, np.ndarray] = field(default_factory=dict)
     numeric_grad: np.ndarray | None = None
+    # Array arguments the student's call changed, as it left them (``after/<section>/<i>``).
+    after: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
 
 
 def _numeric(arr: np.ndarray, what: str) -> np.ndarray:
@@ -132,6 +156,8 @@ def parse_result(name: str, call: str, header: dict[str, Any], payload: bytes) -
                     result.attrs[rest[0]] = arr
                 elif kind == "numgrad":
                     result.numeric_grad = arr
+                elif kind == "after":
+                    result.after.setdefault(rest[0], {})[int(rest[1])] = arr
         return result
     except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         return ProbeResult(name, call, outcome="error", error=f"the results of {call} could not be read back: {exc}")

@@ -109,7 +109,18 @@ def load_exports(source: str) -> types.ModuleType:
     return module
 
 
-def call_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+def _fresh(values: list[Any]) -> list[Any]:
+    """Copies of the array arguments, so each call gets pristine inputs and its writes can be seen."""
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in values]
+
+
+def _changed(section: str, given: list[Any], after: list[Any]) -> dict[str, np.ndarray]:
+    """The array arguments a call wrote into, as it left them: graders check inputs are not modified."""
+    return {f"after/{section}/{i}": plain(a, f"argument {i}") for i, (g, a) in enumerate(zip(given, after, strict=True))
+            if isinstance(g, np.ndarray) and not np.array_equal(g, a, equal_nan=True)}
+
+
+def call_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str, Any]) -> dict[str, np.ndarray]:
     """Evaluate one probe on the student's module; the arrays to hand back."""
     target = getattr(module, spec["call"], None)
     if target is None:
@@ -118,25 +129,31 @@ def call_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str,
     if spec["methods"]:
         obj = target(*inputs.get("init", []))
         for method in spec["methods"]:
-            returned = getattr(obj, method)(*inputs.get(method, []))
+            given = inputs.get(method, [])
+            passed = _fresh(given)
+            returned = getattr(obj, method)(*passed)
             if returned is not None:
                 for i, v in enumerate(_outputs(returned)):
                     arrays[f"method/{method}/{i}"] = plain(v, f"{spec['call']}.{method} output {i}")
+            arrays.update(_changed(method, given, passed))
         for attr in spec["attrs"]:
             arrays[f"attr/{attr}"] = plain(getattr(obj, attr), f"{spec['call']}.{attr}")
         return arrays
-    args = inputs["args"]
+    args, kwargs = inputs["args"], inputs.get("kwargs", {})
     for _ in range(int(spec.get("repeats") or 1) - 1):  # timed probes: the last call's outputs are kept
-        target(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
-    returned = target(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        target(*_fresh(args), **kwargs)
+    passed = _fresh(args)
+    returned = target(*passed, **kwargs)
     for i, v in enumerate(_outputs(returned)):
         arrays[f"ret/{i}"] = plain(v, f"{spec['call']} output {i}")
+    arrays.update(_changed("args", args, passed))
     if spec.get("numeric_grad"):
-        arrays["numgrad"] = _numeric_gradient(target, args, spec["numeric_grad"], inputs["numgrad_idx"][0])
+        arrays["numgrad"] = _numeric_gradient(target, args, kwargs, spec["numeric_grad"], inputs["numgrad_idx"][0])
     return arrays
 
 
-def _numeric_gradient(target: Callable, args: list[Any], which: list[int], indices: np.ndarray) -> np.ndarray:
+def _numeric_gradient(target: Callable, args: list[Any], kwargs: dict[str, Any], which: list[int],
+                      indices: np.ndarray) -> np.ndarray:
     """Centered differences of the student's own output ``out`` w.r.t. argument ``arg`` at ``indices``."""
     arg, out, _ = which
     x = np.array(args[arg], dtype=np.float64)
@@ -146,8 +163,8 @@ def _numeric_gradient(target: Callable, args: list[Any], which: list[int], indic
         for step in (H, -H):
             shifted = x.copy()
             shifted[tuple(idx)] += step
-            call_args = [shifted if j == arg else (a.copy() if isinstance(a, np.ndarray) else a) for j, a in enumerate(args)]
-            values.append(float(plain(_outputs(target(*call_args))[out], "loss")))
+            call_args = [shifted if j == arg else a for j, a in enumerate(_fresh(args))]
+            values.append(float(plain(_outputs(target(*call_args, **kwargs))[out], "loss")))
         grads.append((values[0] - values[1]) / (2 * H))
     return np.asarray(grads)
 

@@ -28,7 +28,7 @@ def probe_seed(job: Job, probe_name: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[Any]]]]:
+def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """The probe specs and their inputs, seeded per student and submission (trusted side)."""
     default_timeout = float(job.unit.grading["probe_timeout"])
     specs, inputs = [], {}
@@ -47,7 +47,7 @@ def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, lis
 
 
 def probe(job: Job, cache: LayerCache, key: str, specs: list[dict[str, Any]],
-          inputs: dict[str, dict[str, list[Any]]]) -> dict[str, ProbeResult]:
+          inputs: dict[str, dict[str, Any]]) -> dict[str, ProbeResult]:
     """Step 4, or its cached result: the student's export cells evaluated on the probes in the sandbox."""
     hit = cache.get("probes", key)
     if hit is None:
@@ -59,7 +59,7 @@ def probe(job: Job, cache: LayerCache, key: str, specs: list[dict[str, Any]],
     return read_probe_report(job, specs, (hit / "report.bin").read_bytes(), cache.meta(hit))
 
 
-def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str, list[Any]]]) -> tuple[bytes, dict[str, Any]]:
+def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str, Any]]) -> tuple[bytes, dict[str, Any]]:
     """Run the probe worker in the sandbox on the export cells; its report and how the run ended."""
     unit = job.unit
     default_timeout = float(unit.grading["probe_timeout"])

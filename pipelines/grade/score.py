@@ -29,12 +29,25 @@ from pipelines.results import TestResult
 class ProbeRun:
     """What a grader sees of one probe: the trusted inputs and the student's plain outputs."""
 
-    inputs: dict[str, list[Any]]
+    inputs: dict[str, Any]
     raw: ProbeResult
 
     @property
     def args(self) -> list[Any]:
         return self.inputs["args"]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return self.inputs.get("kwargs", {})
+
+    def arg_after(self, i: int, section: str = "args") -> np.ndarray:
+        """Array argument ``i`` (of ``args``, or of a method's inputs) as the student's call left it:
+        the input itself unless the call wrote into it."""
+        return self.raw.after.get(section, {}).get(i, np.asarray(self.inputs[section][i]))
+
+    def modified(self, i: int, section: str = "args") -> bool:
+        """Whether the student's call wrote into array argument ``i``."""
+        return i in self.raw.after.get(section, {})
 
     @property
     def seconds(self) -> float:
@@ -77,7 +90,7 @@ class GraderPlugin:
     def __init__(
         self,
         unit: Unit,
-        inputs: dict[str, dict[str, list[Any]]],
+        inputs: dict[str, dict[str, Any]],
         results: dict[str, ProbeResult],
         export_dir: Path | None,
     ) -> None:

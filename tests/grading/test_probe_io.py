@@ -66,3 +66,50 @@ def test_a_failed_probe_keeps_its_typed_outcome_whatever_its_message_says() -> N
 def test_malformed_reports_raise_channel_error(data: bytes) -> None:
     with pytest.raises(ChannelError):
         parse(data)
+
+
+def _module(source: str) -> object:
+    from pipelines.grade.probe_worker import load_exports
+
+    return load_exports(source)
+
+
+def test_catalogue_functions_and_keywords_cross_the_boundary_as_numbers(tmp_path: Path) -> None:
+    from pipelines.grade.api import fn
+
+    spec = {"name": "p", "call": "f", "methods": [], "attrs": [], "timeout": 1, "numeric_grad": None}
+    a = np.array([[2.0, 1.0], [0.0, 4.0]])
+    write_probes(tmp_path, [spec], {"p": {"args": [fn("quadratic", a, np.ones(2)), np.array([1.0, -1.0])],
+                                          "kwargs": {"h": 1e-6}}})
+    inputs = load_inputs(tmp_path, "p")
+    f, x = inputs["args"]
+    assert inputs["kwargs"] == {"h": 1e-6} and isinstance(inputs["kwargs"]["h"], float)
+    assert f(x) == pytest.approx(0.5 * x @ a @ x + x.sum())
+    with np.load(tmp_path / "probes.npz", allow_pickle=False) as data:  # nothing but numbers on disk
+        assert all(data[k].dtype.kind in "biuf" for k in data.files)
+
+
+def test_an_argument_written_into_comes_back_as_the_call_left_it() -> None:
+    from pipelines.grade.probe_worker import call_probe
+
+    module = _module("def f(x, dout):\n    dout[0] = 9.0\n    return x.sum()\n")
+    spec = {"call": "f", "methods": [], "attrs": [], "numeric_grad": None}
+    x, dout = np.ones(3), np.zeros(3)
+    arrays = call_probe(module, spec, {"args": [x, dout]})
+    assert set(arrays) == {"ret/0", "after/args/1"}
+    np.testing.assert_array_equal(arrays["after/args/1"], [9.0, 0.0, 0.0])
+    np.testing.assert_array_equal(dout, np.zeros(3))  # the probe's own inputs stay pristine
+    r = parse_result("p", "f", {"outcome": "ok"}, _npz(**arrays))
+    assert list(r.after) == ["args"] and list(r.after["args"]) == [1]
+
+
+def test_check_unmodified_names_what_was_written_into() -> None:
+    from pipelines.grade.api import StudentCheckFailed, check_unmodified
+    from pipelines.grade.probe_io import ProbeResult
+    from pipelines.grade.score import ProbeRun
+
+    dout = np.zeros(4)
+    written = ProbeResult("p", "relu_backward", after={"args": {0: np.array([0.0, 1.0, 0.0, 2.0])}})
+    with pytest.raises(StudentCheckFailed, match=r"dout was modified in place \(2 of 4 entries changed\)"):
+        check_unmodified("dout", ProbeRun({"args": [dout]}, written), 0)
+    check_unmodified("dout", ProbeRun({"args": [dout]}, ProbeResult("p", "relu_backward")), 0)
