@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.grade.api import check_close, check_shape, check_true, points, probe
+from pipelines.grade.api import check_close, check_shape, check_true, check_unmodified, points, probe
 from reference.numpy import LogisticRegression, sgd_optimize
 from reference.torch import logistic_nll, value_and_grads
 
@@ -284,6 +284,19 @@ def test_lr_sgd_step(result, tolerance):
 
 
 @points(1, cell="check_logistic_regression")
+def test_lr_inputs_unmodified(result):
+    """LogisticRegression: p_y_given_x, negative_log_likelihood, gradients and sgd_step leave X and y as they were."""
+    run = result("lr_values")
+    for method in ("p_y_given_x", "negative_log_likelihood", "errors", "gradients"):
+        check_unmodified(f"X, in LogisticRegression.{method}", run, 0, section=method)
+    for method in ("negative_log_likelihood", "errors", "gradients"):
+        check_unmodified(f"y, in LogisticRegression.{method}", run, 1, section=method)
+    step = result("lr_sgd_step")
+    check_unmodified("X, in LogisticRegression.sgd_step", step, 0, section="sgd_step")
+    check_unmodified("y, in LogisticRegression.sgd_step", step, 1, section="sgd_step")
+
+
+@points(1, cell="check_logistic_regression")
 def test_lr_own_numeric_gradient(result, tolerance):
     """LogisticRegression.gradients agrees with centered differences of your own negative_log_likelihood."""
     base = result("lr_numeric_base")
@@ -367,6 +380,14 @@ def test_sgd_optimize_keeps_best_params(result, tolerance):
     _, model = _es_expected(run)
     check_close(f"W after sgd_optimize {WHERE}", run.method("get_params", 0), model.W, tolerance("value"))
     check_close(f"b after sgd_optimize {WHERE}", run.method("get_params", 1), model.b, tolerance("value"))
+
+
+@points(1, cell="check_sgd_optimize")
+def test_sgd_optimize_leaves_the_data(result):
+    """sgd_optimize: the training and validation arrays are left as they were (no shuffling or scaling in place)."""
+    run = result("lr_early_stopping")
+    for i, name in enumerate(("X_train", "y_train", "X_valid", "y_valid")):
+        check_unmodified(f"{name}, in sgd_optimize (through LogisticRegression.fit)", run, i, section="fit")
 
 
 # --- MNIST -----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.grade.api import check_close, check_shape, check_true, points, probe
+from pipelines.grade.api import check_close, check_shape, check_true, check_unmodified, points, probe
 from reference.numpy import MLP, HiddenLayer, glorot_bound
 from reference.torch import hidden_layer, mlp_cost, mlp_p_y_given_x, to_numpy, to_tensor, value_and_grads
 
@@ -275,6 +275,15 @@ def test_hidden_batch_of_one(result, tolerance):
 
 
 @points(1, cell="check_hidden_layer")
+def test_hidden_inputs_unmodified(result):
+    """HiddenLayer.forward leaves X and HiddenLayer.backward leaves dout as they were (tanh and sigmoid)."""
+    for name, call in (("hidden_values", "HiddenLayer"), ("sigmoid_values", "SigmoidLayer")):
+        run = result(name)
+        check_unmodified(f"X, in {call}.forward", run, 0, section="forward")
+        check_unmodified(f"dout, in {call}.backward (HiddenLayer.backward)", run, 0, section="backward")
+
+
+@points(1, cell="check_hidden_layer")
 def test_hidden_own_numeric_gradient(result, tolerance):
     """HiddenLayer.backward agrees with centered differences of your own HiddenLayer.forward."""
     base = result("hidden_numeric_base")
@@ -354,6 +363,18 @@ def test_mlp_sgd_step(result, tolerance):
     model.sgd_step(X, y, learning_rate, L1_reg=L1_reg, L2_reg=L2_reg)
     for i, name in enumerate(MLP_NAMES):
         check_close(f"MLP {name} after sgd_step", run.method("get_params", i), model.params[name], tolerance("value"))
+
+
+@points(1, cell="check_mlp")
+def test_mlp_inputs_unmodified(result):
+    """MLP: negative_log_likelihood, cost, gradients and sgd_step leave X and y as they were."""
+    run = result("mlp_values")
+    for method in ("negative_log_likelihood", "cost", "gradients"):
+        check_unmodified(f"X, in MLP.{method}", run, 0, section=method)
+        check_unmodified(f"y, in MLP.{method}", run, 1, section=method)
+    step = result("mlp_sgd_step")
+    check_unmodified("X, in MLP.sgd_step", step, 0, section="sgd_step")
+    check_unmodified("y, in MLP.sgd_step", step, 1, section="sgd_step")
 
 
 @points(1, cell="check_mlp")
