@@ -14,6 +14,7 @@ learning_rate, **kw) -> cost`` and ``errors(X, y) -> rate``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -159,12 +160,14 @@ class EarlyStopping:
 
 
 class Trainable(Protocol):
-    """What ``sgd_optimize`` needs from a model."""
+    """What ``sgd_optimize`` needs from a model (``sgd_step(X, y, learning_rate, **step_kwargs) -> cost``;
+    the logistic regression takes no keyword arguments, the MLP its penalties)."""
 
     @property
     def params(self) -> dict[str, np.ndarray]: ...
 
-    def sgd_step(self, X: np.ndarray, y: np.ndarray, learning_rate: float, **kwargs: Any) -> float: ...
+    @property
+    def sgd_step(self) -> Callable[..., float]: ...
 
     def errors(self, X: np.ndarray, y: np.ndarray) -> float: ...
 

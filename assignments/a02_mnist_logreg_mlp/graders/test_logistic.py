@@ -120,7 +120,7 @@ for _k in range(len(NUMERIC_ENTRIES)):
 
 # --- the patience bookkeeping problem ------------------------------------------------------------
 
-ES_D, ES_C, ES_TRAIN, ES_VALID, ES_BATCH, ES_EPOCHS = 10, 3, 205, 2000, 20, 40
+ES_D, ES_C, ES_TRAIN, ES_VALID, ES_BATCH, ES_EPOCHS = 10, 3, 205, 1000, 20, 40
 
 
 def _es_draw(rng: np.random.Generator) -> tuple[list[np.ndarray], dict[str, Any]]:
@@ -150,12 +150,12 @@ def _es_reference(data: list[np.ndarray], settings: dict[str, Any], threshold: f
 def _es_discriminating(data: list[np.ndarray], settings: dict[str, Any]) -> bool:
     """Whether every rule matters here: patience ends the run early, an improvement below the 0.5 %
     significance bar happens where extending patience would change the end, the best validation
-    is not the last step, and a later validation ties the best so far (`<` versus `<=`)."""
+    is not the last step, and a later validation ties the best (`<` versus `<=` moves best_iter)."""
     result, _ = _es_reference(data, settings)
     errors = [h["validation_error"] for h in result.history]
     if result.iterations >= ES_EPOCHS * (ES_TRAIN // ES_BATCH) or result.best_iter >= result.iterations - 1:
         return False
-    if not any(errors[j] == min(errors[:j]) for j in range(1, len(errors))):
+    if errors.count(result.best_validation_error) < 2:
         return False
     return _es_reference(data, settings, threshold=1.0)[0].iterations != result.iterations
 
