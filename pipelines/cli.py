@@ -59,6 +59,7 @@ def _autograde(args: argparse.Namespace) -> int:
         workers=args.workers,
         use_cache=not args.no_cache,
         summary=Path(args.summary) if args.summary else None,
+        unsafe_no_sandbox=args.unsafe_no_sandbox,
     )
     return 0  # the batch ran: whatever the students scored (DESIGN: exit status)
 
@@ -77,6 +78,18 @@ def _check(args: argparse.Namespace) -> int:
     from pipelines.check import check_notebook
 
     return check_notebook(Path(args.notebook))
+
+
+def _fidelity(args: argparse.Namespace) -> int:
+    from pipelines.grade.fidelity import check_fidelity, print_report
+    from pipelines.grade.unit import Unit
+
+    status = 0
+    for assignment in args.assignments:
+        report = check_fidelity(Unit.load(assignment), workers=args.workers,
+                                progress=lambda label: print(f"  graded {label}", file=sys.stderr))
+        status = max(status, print_report(report))
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
     p.add_argument("--summary", help="also write the class summary (a DVC metric) to this JSON file")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="grade even without a working bubblewrap sandbox (student code then runs with your "
+                        "rights; every output says so)")
     p.set_defaults(func=_autograde)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
@@ -120,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="run a notebook's visible self-checks, and its export cells alone as the grader will (for students)")
     p.add_argument("notebook")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser("fidelity", help="grade each unit's buggy and correct variants (fidelity.yaml) by probes and graders only")
+    p.add_argument("assignments", nargs="+")
+    p.add_argument("--workers", type=int, default=2, help="probe runs at once (default 2)")
+    p.set_defaults(func=_fidelity)
     return parser
 
 

@@ -42,8 +42,10 @@ def register_assignment(unit: Unit, db_url: str) -> None:
         SaveCells().preprocess(nb, resources)
 
 
-def record_results(unit: Unit, results: list[StudentResult], db_path: Path) -> None:
-    """Write every student's autograded cell scores, keeping any manual grading already done."""
+def record_results(unit: Unit, results: list[StudentResult], db_path: Path, register: bool = True) -> None:
+    """Write every student's autograded cell scores, keeping any manual grading already done.
+    ``register=False``: the assignment's cells are in the gradebook already (a batch records each
+    student as they finish, after registering once)."""
     use_own_alembic()
     with warnings.catch_warnings():
         # nbgrader's add_submission builds a SubmittedAssignment while a query autoflushes, and
@@ -51,11 +53,12 @@ def record_results(unit: Unit, results: list[StudentResult], db_path: Path) -> N
         # object right after and its own `nbgrader autograde` prints the same warnings. The scores
         # land (tests/grading check them in the gradebook), so the noise is kept off the console.
         warnings.filterwarnings("ignore", message=".*not in session, add operation.*", category=SAWarning)
-        _record(unit, results, f"sqlite:///{db_path.resolve()}")
+        _record(unit, results, f"sqlite:///{db_path.resolve()}", register)
 
 
-def _record(unit: Unit, results: list[StudentResult], db_url: str) -> None:
-    register_assignment(unit, db_url)
+def _record(unit: Unit, results: list[StudentResult], db_url: str, register: bool) -> None:
+    if register:
+        register_assignment(unit, db_url)
     manual = manual_cells(unit)
     with Gradebook(db_url) as gb:
         for result in results:
