@@ -300,6 +300,8 @@ def test_lr_inputs_unmodified(result):
 def test_lr_own_numeric_gradient(result, tolerance):
     """LogisticRegression.gradients agrees with centered differences of your own negative_log_likelihood."""
     base = result("lr_numeric_base")
+    for i, (name, param) in enumerate(zip(("dW", "db"), base.inputs["set_params"])):
+        check_shape(f"LogisticRegression.gradients' {name}", base.method("gradients", i), np.shape(param))
     analytic, numeric = [], []
     for k, (name, index) in enumerate(NUMERIC_ENTRIES):
         plus = float(result(f"lr_numeric_{k}_plus").method("negative_log_likelihood"))

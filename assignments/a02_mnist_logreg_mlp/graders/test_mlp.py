@@ -292,6 +292,8 @@ def test_hidden_own_numeric_gradient(result, tolerance):
     """HiddenLayer.backward agrees with centered differences of your own HiddenLayer.forward."""
     base = result("hidden_numeric_base")
     dout = base.inputs["backward"][0]
+    for i, (name, value) in enumerate((("dX", base.inputs["forward"][0]), ("dW", base.inputs["init"][3]))):
+        check_shape(f"HiddenLayer.backward's {name}", base.method("backward", i), np.shape(value))
     analytic, numeric = [], []
     for k, (name, index) in enumerate(LAYER_ENTRIES):
         plus = float(np.sum(dout * result(f"hidden_numeric_{k}_plus").method("forward")))
@@ -386,6 +388,8 @@ def test_mlp_inputs_unmodified(result):
 def test_mlp_own_numeric_gradient(result, tolerance):
     """MLP.gradients agrees with centered differences of your own MLP.cost."""
     base = result("mlp_numeric_base")
+    for i, (name, param) in enumerate(zip(MLP_NAMES, base.inputs["set_params"])):
+        check_shape(f"MLP.gradients' d{name}", base.method("gradients", i), np.shape(param))
     analytic, numeric = [], []
     for k, (name, index) in enumerate(MLP_ENTRIES):
         plus = float(result(f"mlp_numeric_{k}_plus").method("cost"))
