@@ -14,6 +14,7 @@ learning_rate, **kw) -> cost`` and ``errors(X, y) -> rate``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -159,12 +160,14 @@ class EarlyStopping:
 
 
 class Trainable(Protocol):
-    """What ``sgd_optimize`` needs from a model."""
+    """What ``sgd_optimize`` needs from a model (``sgd_step(X, y, learning_rate, **step_kwargs) -> cost``;
+    the logistic regression takes no keyword arguments, the MLP its penalties)."""
 
     @property
     def params(self) -> dict[str, np.ndarray]: ...
 
-    def sgd_step(self, X: np.ndarray, y: np.ndarray, learning_rate: float, **kwargs: Any) -> float: ...
+    @property
+    def sgd_step(self) -> Callable[..., float]: ...
 
     def errors(self, X: np.ndarray, y: np.ndarray) -> float: ...
 
@@ -179,6 +182,7 @@ class SGDResult:
     epochs: int
     iterations: int
     history: list[dict[str, float]] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
 
 
 def _batched_error(model: Trainable, X: np.ndarray, y: np.ndarray, batch_size: int | None) -> float:
@@ -218,7 +222,8 @@ def sgd_optimize(
     batches (9 600 of 10 000 rows at B = 600). With ``restore_best`` the model ends with the
     parameters of the best validation score. ``step_kwargs`` go to ``model.sgd_step`` (e.g. the
     MLP's ``L1_reg``, ``L2_reg``). ``history`` has one entry per validation: epoch, iteration,
-    mean training cost since the previous validation, validation error.
+    mean training cost since the previous validation, validation error; ``costs`` holds every step's
+    minibatch cost (before its update), in order.
     """
     (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = data
     n_train_batches = X_train.shape[0] // batch_size
@@ -240,6 +245,7 @@ def sgd_optimize(
         for minibatch_index in range(n_train_batches):
             rows = order[minibatch_index * batch_size:(minibatch_index + 1) * batch_size]
             costs.append(model.sgd_step(X_train[rows], y_train[rows], learning_rate, **kwargs))
+            result.costs.append(costs[-1])
             iteration = (epoch - 1) * n_train_batches + minibatch_index
             if stopper.should_validate(iteration):
                 val_error = _batched_error(model, X_valid, y_valid, eval_batch_size)

@@ -160,3 +160,13 @@ def test_eval_batch_size_drops_incomplete_batches():
                        batch_size=3, patience=1000, eval_batch_size=4)
     assert res.best_validation_error == 0.0
     assert model.errors(Xv, yv) == pytest.approx(0.2)
+
+
+def test_sgd_optimize_records_every_step_cost(rng):
+    """One cost per SGD step, taken before the step: the first is ln(C) at zero init."""
+    X, y = separable(rng, n=60)
+    model = LogisticRegression(8, 3)
+    res = sgd_optimize(model, ((X, y), (X, y), (X, y)), learning_rate=0.3, n_epochs=5, batch_size=20, patience=1000)
+    assert len(res.costs) == res.iterations == 15
+    assert res.costs[0] == pytest.approx(np.log(3))
+    assert np.mean(res.costs[3:6]) == pytest.approx(res.history[1]["train_cost"])
