@@ -155,7 +155,7 @@ def load_variants(unit: Unit) -> list[Variant]:
 
 
 def _replace_definition(source: str, function: str, definition: str) -> str:
-    """``source`` with the top-level def (or ``Class.method``) named ``function`` replaced by ``definition``."""
+    """``source`` with the top-level def or class (or ``Class.method``) named ``function`` replaced by ``definition``."""
     tree = ast.parse(source)
     *owner, name = function.split(".")
     body: list[ast.stmt] = tree.body
@@ -164,7 +164,8 @@ def _replace_definition(source: str, function: str, definition: str) -> str:
         if not classes:
             raise DeepgradeError(f"class {owner[0]} is not defined in the cell")
         body = classes[0].body
-    defs = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef) if owner else (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    defs = [n for n in body if isinstance(n, kinds) and n.name == name]
     if not defs:
         raise DeepgradeError(f"{function} is not defined in the cell")
     node = defs[0]

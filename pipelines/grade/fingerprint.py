@@ -160,6 +160,9 @@ def inputs_digest(inputs: dict[str, dict[str, Any]]) -> str:
     d = Digest("inputs")
 
     def add(where: list[Any], value: Any) -> None:
+        if value is None or isinstance(value, str):
+            d.value([*where, "literal", value])
+            return
         if isinstance(value, Fn):
             d.value([*where, "fn", value.name])
             for j, param in enumerate(value.params):

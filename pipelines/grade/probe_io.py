@@ -57,7 +57,8 @@ def _numeric_array(value: Any, what: str) -> np.ndarray:
 
 def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, dict[str, Any]]) -> None:
     """Write probe specs and their inputs; scalars are flagged so the worker passes Python numbers,
-    and catalogue functions (``fn(...)``) travel as their name and numeric parameters."""
+    strings and None travel in the JSON, and catalogue functions (``fn(...)``) as their name and
+    numeric parameters."""
     arrays: dict[str, np.ndarray] = {}
     manifest = []
     for spec in specs:
@@ -67,7 +68,9 @@ def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, d
             kinds: dict[str, Any] = {}
             for key, value in _entries(values):
                 where = f"probe {name}: input {section}[{key}]"
-                if isinstance(value, Fn):
+                if value is None or isinstance(value, str):  # e.g. activation="sigmoid": kept in the JSON
+                    kinds[key] = {"literal": value}
+                elif isinstance(value, Fn):
                     for j, param in enumerate(value.params):
                         arrays[_key(name, section, key, j)] = _numeric_array(param, where)
                     kinds[key] = {"fn": value.name, "params": len(value.params)}
@@ -89,7 +92,9 @@ def load_inputs(job_dir: Path, name: str) -> dict[str, Any]:
         for section, layout in manifest[name]["sections"].items():
             values: dict[str, Any] = {}
             for key, kind in layout["kinds"].items():
-                if isinstance(kind, dict):
+                if isinstance(kind, dict) and "literal" in kind:
+                    values[key] = kind["literal"]
+                elif isinstance(kind, dict):
                     params = tuple(np.array(data[_key(name, section, key, j)]) for j in range(kind["params"]))
                     values[key] = make(kind["fn"], params)
                 else:

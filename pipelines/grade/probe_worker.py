@@ -128,8 +128,8 @@ def call_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str,
     if target is None:
         raise ProbeFailed("error", f"{spec['call']} is not defined in your export cells")
     arrays: dict[str, np.ndarray] = {}
-    if spec["methods"]:
-        obj = target(*inputs.get("init", []))
+    if spec["methods"] or spec["attrs"]:
+        obj = target(*inputs.get("init", []), **inputs.get("init_kwargs", {}))
         for method in spec["methods"]:
             given = inputs.get(method, [])
             passed = _fresh(given)

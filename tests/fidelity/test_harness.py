@@ -115,3 +115,9 @@ def test_an_edit_reaches_every_name_that_uses_what_it_changed() -> None:
     assert affected_names(before, before.replace("return x", "return -x")) == {"f", "g"}
     assert affected_names(before, before.replace("pass\nclass L", "z = 1\nclass L")) == {"K", "L"}
     assert affected_names(before, before + "def broken(:\n") is None
+
+
+def test_define_replaces_a_top_level_class() -> None:
+    cell = "import numpy as np\n\n\nclass Sig(Base):\n    act = 'sigmoid'\n\n\ndef f():\n    return 1\n"
+    variant = Variant("Sig", "v", "correct", "", "c", define="class Sig(Base):\n    act = 'logistic'\n")
+    assert apply_variant(cell, variant) == "import numpy as np\n\n\nclass Sig(Base):\n    act = 'logistic'\n\n\ndef f():\n    return 1\n"

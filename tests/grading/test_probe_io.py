@@ -113,3 +113,15 @@ def test_check_unmodified_names_what_was_written_into() -> None:
     with pytest.raises(StudentCheckFailed, match=r"dout was modified in place \(2 of 4 entries changed\)"):
         check_unmodified("dout", ProbeRun({"args": [dout]}, written), 0)
     check_unmodified("dout", ProbeRun({"args": [dout]}, ProbeResult("p", "relu_backward")), 0)
+
+
+def test_strings_none_and_constructor_keywords_reach_a_class(tmp_path: Path) -> None:
+    from pipelines.grade.probe_worker import call_probe
+
+    spec = {"name": "p", "call": "Layer", "methods": [], "attrs": ["n"], "timeout": 1, "numeric_grad": None}
+    write_probes(tmp_path, [spec], {"p": {"init": [3, None], "init_kwargs": {"activation": "sigmoid"}}})
+    inputs = load_inputs(tmp_path, "p")
+    assert inputs == {"init": [3, None], "init_kwargs": {"activation": "sigmoid"}}
+    module = _module("class Layer:\n    def __init__(self, n, rng, activation='tanh'):\n"
+                     "        assert rng is None and activation == 'sigmoid'\n        self.n = n\n")
+    assert call_probe(module, spec, inputs)["attr/n"] == 3  # attributes alone take the class path
