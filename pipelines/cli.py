@@ -79,6 +79,18 @@ def _check(args: argparse.Namespace) -> int:
     return check_notebook(Path(args.notebook))
 
 
+def _fidelity(args: argparse.Namespace) -> int:
+    from pipelines.grade.fidelity import check_fidelity, print_report
+    from pipelines.grade.unit import Unit
+
+    status = 0
+    for assignment in args.assignments:
+        report = check_fidelity(Unit.load(assignment), workers=args.workers,
+                                progress=lambda label: print(f"  graded {label}", file=sys.stderr))
+        status = max(status, print_report(report))
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepgrade", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="run a notebook's visible self-checks, and its export cells alone as the grader will (for students)")
     p.add_argument("notebook")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser("fidelity", help="grade each unit's buggy and correct variants (fidelity.yaml) by probes and graders only")
+    p.add_argument("assignments", nargs="+")
+    p.add_argument("--workers", type=int, default=2, help="probe runs at once (default 2)")
+    p.set_defaults(func=_fidelity)
     return parser
 
 

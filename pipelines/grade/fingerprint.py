@@ -32,9 +32,9 @@ from pipelines.paths import ensure_reference_importable, prepared_dir, project_r
 # Engine modules that cannot change a grade: reports are rebuilt from cached results on every run,
 # and the rest are other commands.
 NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py",
-               "export_check.py")
+               "export_check.py", "grade/fidelity.py")
 # Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
-PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py")
+PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py", "grade/probe_functions.py")
 SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",
                "grade/fingerprint.py", "grade/submission.py", "results.py")
 
@@ -50,7 +50,7 @@ def grading_engine_files() -> list[Path]:
     kit = sorted(f for f in _package_dir(gradcheck).rglob("*.py") if "__pycache__" not in f.parts)
     return sorted(
         f for f in engine.rglob("*.py")
-        if "__pycache__" not in f.parts and f.relative_to(engine).parts[0] not in NOT_GRADING
+        if "__pycache__" not in f.parts and not {f.relative_to(engine).parts[0], f.relative_to(engine).as_posix()} & set(NOT_GRADING)
     ) + kit
 
 

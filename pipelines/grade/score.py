@@ -101,11 +101,14 @@ class GraderPlugin:
         self.tests: list[TestResult] = []
         self.internal_errors: list[str] = []
         self.notes: dict[str, str] = {}
+        # Probes each test read: fidelity checks re-score only the tests a variant can change.
+        self.probes_used: dict[str, set[str]] = {}
 
     # -- fixtures --------------------------------------------------------------------------
     @pytest.fixture
-    def result(self) -> Callable[[str], ProbeRun]:
+    def result(self, request: pytest.FixtureRequest) -> Callable[[str], ProbeRun]:
         def get(name: str) -> ProbeRun:
+            self.probes_used.setdefault(request.node.name, set()).add(name)
             raw = self.results[name]
             if raw.outcome != "ok":
                 raise (StudentTimeout if raw.outcome == "timeout" else StudentCheckFailed)(raw.error or raw.outcome)
@@ -206,8 +209,11 @@ def _no_plugin_autoload() -> Iterator[None]:
             os.environ[key] = before
 
 
-def run_graders(unit: Unit, plugin: GraderPlugin) -> list[TestResult]:
-    """Run every grader test of ``unit`` with ``plugin``; pytest's own output is swallowed."""
+def run_graders(unit: Unit, plugin: GraderPlugin, only: list[str] | None = None) -> list[TestResult]:
+    """Run every grader test of ``unit`` (or those named in ``only``, and any whose name contains one
+    of them) with ``plugin``; pytest's own output is swallowed."""
+    if only is not None and not only:
+        return []
     args = [
         str(unit.graders_dir),
         "-q",
@@ -221,6 +227,7 @@ def run_graders(unit: Unit, plugin: GraderPlugin) -> list[TestResult]:
         "-o", "addopts=",
         "-o", "python_files=test_*.py",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        *(["-k", " or ".join(only)] if only else []),
     ]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _no_plugin_autoload():

@@ -24,11 +24,14 @@ from pipelines.results import StudentResult, TestResult
 
 def score(job: Job, inputs: dict, results: dict) -> tuple[list[TestResult], list[str]]:
     """Step 5: the hidden graders compare the plain results with the reference (trusted)."""
-    plugin = GraderPlugin(job.unit, inputs, results, job.export_dir)
-    tests = run_graders(job.unit, plugin)
+    tests, plugin = score_with(job, inputs, results)
     return tests, plugin.internal_errors
 
 
+def score_with(job: Job, inputs: dict, results: dict, only: list[str] | None = None) -> tuple[list[TestResult], GraderPlugin]:
+    """``score``, also handing back the plugin (what each test read, for the fidelity checks)."""
+    plugin = GraderPlugin(job.unit, inputs, results, job.export_dir)
+    return run_graders(job.unit, plugin, only), plugin
 
 
 def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path,

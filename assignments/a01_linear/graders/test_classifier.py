@@ -39,6 +39,18 @@ def svm_separable(rng):
     return _separable(rng, "LinearSVM")
 
 
+# predict on rows whose bias feature dominates the scores (30 instead of 1): labels that ignore a
+# row of W, such as the bias row, differ from argmax(X @ W) on most of them.
+BIAS_FEATURE = 30.0
+
+
+@probe("Softmax", methods=("train", "predict"), attrs=("W",))
+def softmax_predict_bias(rng):
+    made = _separable(rng, "Softmax")
+    made["predict"] = [np.hstack([rng.standard_normal((N, D - 1)), np.full((N, 1), BIAS_FEATURE)])]
+    return made
+
+
 def _check_history(run, cls: str, drop: float) -> None:
     num_iters = SGD[cls][2]
     history = np.asarray(run.method("train"), dtype=np.float64)
@@ -80,8 +92,8 @@ def test_softmax_training_fits(result, threshold, note):
 
 @points(1, cell="linear_classifier")
 def test_predict_uses_the_weights(result):
-    """Softmax.predict: the class with the highest score X @ W, with W of shape (D, C)."""
-    run = result("softmax_separable")
+    """Softmax.predict: the class with the highest score X @ W, with W of shape (D, C), bias row included."""
+    run = result("softmax_predict_bias")
     W = run.attr("W")
     check_shape("Softmax.W after training", W, (D, C))
     X = run.inputs["predict"][0]

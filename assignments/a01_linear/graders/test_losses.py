@@ -3,15 +3,16 @@
 Why these checks: the loss value is compared with ``reference.numpy`` and ``dW`` with torch autograd
 (an independent derivation), on fresh random inputs every run so no answer can be memorised; the
 student's own centered differences catch a ``dW`` that disagrees with their own loss; a batch shaped
-like CIFAR-10 data and a batch of huge scores catch dtype and overflow mistakes; a timing pair
-checks that the vectorized versions really avoid Python loops.
+like CIFAR-10 data and a batch of huge scores catch dtype and overflow mistakes; a batch of one and
+a batch where a class is absent catch shape and indexing slips of the vectorized versions; W and X
+must come back unmodified; a timing pair checks that the vectorized versions really avoid Python loops.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipelines.grade.api import check_close, check_shape, check_true, points, probe
+from pipelines.grade.api import StudentCheckFailed, check_close, check_shape, check_true, check_unmodified, points, probe
 from reference.numpy import softmax_loss_vectorized, svm_loss_vectorized
 from reference.torch import softmax_loss_linear, svm_loss_linear, value_and_grads
 
@@ -31,13 +32,14 @@ CIFAR_N, CIFAR_D, CIFAR_C = 200, 3073, 10
 NUMERIC_CHECKS = 10
 
 
-def _svm_inputs(rng: np.random.Generator) -> list:
-    """[W (D, C), X (N, D), y (N,), reg] with every SVM margin at least MIN_MARGIN away from 0."""
-    rows = np.arange(N)
+def _svm_inputs(rng: np.random.Generator, n: int = N, labels: int = C) -> list:
+    """[W (D, C), X (n, D), y (n,) in 0..labels-1, reg] with every SVM margin at least MIN_MARGIN
+    away from 0 (labels < C leaves the last classes out of the batch)."""
+    rows = np.arange(n)
     while True:
         W = 0.1 * rng.standard_normal((D, C))
-        X = rng.standard_normal((N, D))
-        y = rng.integers(0, C, N)
+        X = rng.standard_normal((n, D))
+        y = rng.integers(0, labels, n)
         scores = X @ W
         margins = scores - scores[rows, y][:, None] + 1.0
         margins[rows, y] = np.inf
@@ -45,11 +47,12 @@ def _svm_inputs(rng: np.random.Generator) -> list:
             return [W, X, y, float(rng.uniform(0.05, 0.5))]
 
 
-def _softmax_inputs(rng: np.random.Generator, weight_scale: float = 0.5) -> list:
-    """[W (D, C), X (N, D), y (N,), reg]; scores have a standard deviation of about 5 * weight_scale."""
+def _softmax_inputs(rng: np.random.Generator, weight_scale: float = 0.5, n: int = N, labels: int = C) -> list:
+    """[W (D, C), X (n, D), y (n,) in 0..labels-1, reg]; scores have a standard deviation of about
+    5 * weight_scale."""
     W = weight_scale * rng.standard_normal((D, C))
-    X = rng.standard_normal((N, D))
-    return [W, X, rng.integers(0, C, N), float(rng.uniform(0.05, 0.5))]
+    X = rng.standard_normal((n, D))
+    return [W, X, rng.integers(0, labels, n), float(rng.uniform(0.05, 0.5))]
 
 
 def _timing_inputs(rng: np.random.Generator) -> list:
@@ -77,6 +80,16 @@ def svm_vectorized_small(rng):
 
 
 @probe("svm_loss_vectorized")
+def svm_vectorized_one(rng):
+    return {"args": _svm_inputs(rng, n=1)}
+
+
+@probe("svm_loss_vectorized")
+def svm_vectorized_absent_class(rng):
+    return {"args": _svm_inputs(rng, labels=C - 2)}
+
+
+@probe("svm_loss_vectorized")
 def svm_vectorized_cifar(rng):
     return {"args": _cifar_like_inputs(rng)}
 
@@ -99,6 +112,16 @@ def softmax_naive_small(rng):
 @probe("softmax_loss_vectorized")
 def softmax_vectorized_small(rng):
     return {"args": _softmax_inputs(rng)}
+
+
+@probe("softmax_loss_vectorized")
+def softmax_vectorized_one(rng):
+    return {"args": _softmax_inputs(rng, n=1)}
+
+
+@probe("softmax_loss_vectorized")
+def softmax_vectorized_absent_class(rng):
+    return {"args": _softmax_inputs(rng, labels=C - 2)}
 
 
 @probe("softmax_loss_vectorized")
@@ -129,6 +152,19 @@ def _check_loss(run, reference, tol: float) -> None:
 def _check_dW(run, torch_loss, tol: float) -> None:
     _, (dW,) = value_and_grads(torch_loss, run.args, wrt=[0])
     check_close("dW", run.returned(1), dW, tol)
+    check_unmodified("W", run, 0)
+    check_unmodified("X", run, 1)
+
+
+def _check_edges(result, name: str, reference, torch_loss, tolerance) -> None:
+    """Loss and dW on a batch of one example and on a batch where two classes never occur."""
+    for probe_name, what in ((f"{name}_one", "a batch of one example"), (f"{name}_absent_class", "a batch missing two classes")):
+        run = result(probe_name)
+        try:
+            _check_loss(run, reference, tolerance("value"))
+            _check_dW(run, torch_loss, tolerance("gradient"))
+        except StudentCheckFailed as exc:
+            raise StudentCheckFailed(f"on {what}: {exc}") from None
 
 
 def _check_own_numeric(run, tol: float) -> None:
@@ -172,8 +208,9 @@ def test_svm_naive_own_numeric_gradient(result, tolerance):
 
 @points(1, cell="svm_loss_vectorized")
 def test_svm_vectorized_loss(result, tolerance):
-    """svm_loss_vectorized: the loss on a random 40x25 batch (5 classes, reg > 0)."""
+    """svm_loss_vectorized: the loss on a random 40x25 batch (5 classes, reg > 0), a batch of one and a batch missing a class."""
     _check_loss(result("svm_vectorized_small"), svm_loss_vectorized, tolerance("value"))
+    _check_edges(result, "svm_vectorized", svm_loss_vectorized, svm_loss_linear, tolerance)
 
 
 @points(2, cell="svm_loss_vectorized")
@@ -224,8 +261,9 @@ def test_softmax_naive_own_numeric_gradient(result, tolerance):
 
 @points(1, cell="softmax_loss_vectorized")
 def test_softmax_vectorized_loss(result, tolerance):
-    """softmax_loss_vectorized: the loss on a random 40x25 batch (5 classes, reg > 0)."""
+    """softmax_loss_vectorized: the loss on a random 40x25 batch (5 classes, reg > 0), a batch of one and a batch missing a class."""
     _check_loss(result("softmax_vectorized_small"), softmax_loss_vectorized, tolerance("value"))
+    _check_edges(result, "softmax_vectorized", softmax_loss_vectorized, softmax_loss_linear, tolerance)
 
 
 @points(2, cell="softmax_loss_vectorized")

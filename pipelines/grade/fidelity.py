@@ -1,0 +1,348 @@
+"""Grader fidelity: do a unit's hidden graders catch realistic bugs, and pass every correct variant?
+
+A unit lists, in ``assignments/<unit>/fidelity.yaml``, each graded function's cell, realistic buggy
+variants and correct alternatives, as edits of the source notebook. Each variant is graded by the
+real probe and scoring steps (the export cells in the sandbox, the hidden graders in this process),
+without executing the notebook, so hundreds of variants cost seconds. Its tests are compared with
+those of the unmodified source, graded the same way on the same probe inputs:
+
+- a **bug** is *killed* when a test that passes on the source fails, and a failing test's name,
+  description or message names the function (the student must be told where to look);
+- an **equivalent** variant (one that cannot change any graded outcome) must keep every test, so a
+  wrong "equivalent" label shows up instead of hiding a surviving bug;
+- a **correct** alternative must keep every test that passes on the source.
+
+Tests that need the executed notebook (``exported`` arrays) fail on the source too and are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import tempfile
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.errors import DeepgradeError
+from pipelines.grade import notebook as nbtools
+from pipelines.grade.job import Job
+from pipelines.grade.probing import make_probes, read_probe_report, run_probes
+from pipelines.grade.submission import score_with
+from pipelines.grade.unit import Unit
+from pipelines.results import TestResult
+
+FIDELITY_FILE = "fidelity.yaml"
+MIN_BUGS = 5
+MIN_CORRECT = 2
+KINDS = ("bug", "equivalent", "correct")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One edit of a graded function in the source notebook."""
+
+    function: str
+    name: str
+    kind: str  # bug | equivalent | correct
+    why: str
+    cell: str
+    edits: tuple[tuple[str, str], ...] = ()
+    define: str | None = None
+    # Probe calls that reach this function when its name is not one (a method of a base class).
+    calls: tuple[str, ...] = ()
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """Names a failing test may use for this function: its own parts and the calls reaching it."""
+        return (*self.function.split("."), *self.calls)
+
+    @property
+    def label(self) -> str:
+        return f"{self.function}/{self.name}"
+
+
+@dataclass
+class Verdict:
+    """How the graders treated one variant, compared with the unmodified source."""
+
+    variant: Variant
+    lost: list[TestResult] = field(default_factory=list)
+    error: str | None = None  # the variant could not be built or graded
+
+    @property
+    def names_function(self) -> bool:
+        return any(w in f"{t.name} {t.description} {t.message}" for t in self.lost for w in self.variant.words)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the graders did what this variant's kind requires."""
+        if self.error is not None:
+            return False
+        if self.variant.kind == "bug":
+            return bool(self.lost) and self.names_function
+        return not self.lost
+
+    def problem(self) -> str:
+        v = self.variant
+        if self.error is not None:
+            return f"{v.label} ({v.kind}): {self.error}"
+        lost = ", ".join(f"{t.name} ({t.message[:120]})" for t in self.lost)
+        if v.kind == "bug" and not self.lost:
+            return f"{v.label}: the bug survived, every grader test still passes ({v.why})"
+        if v.kind == "bug":
+            return f"{v.label}: it loses points but no failing test names {v.function}: {lost}"
+        return f"{v.label} ({v.kind}) lost points it should keep: {lost}"
+
+
+@dataclass
+class FidelityReport:
+    """A unit's verdicts, the tests the source passes, and what the file itself lacks."""
+
+    unit: str
+    baseline: list[TestResult]
+    verdicts: list[Verdict]
+    coverage: list[str]  # probe calls, or functions short of variants
+
+    @property
+    def applicable(self) -> list[str]:
+        return [t.name for t in self.baseline if t.status == "passed"]
+
+    def problems(self) -> list[str]:
+        return self.coverage + [v.problem() for v in self.verdicts if not v.ok]
+
+    def rows(self) -> Iterator[tuple[str, int, int, int, int, int]]:
+        """Per function: bugs killed, bugs, equivalents, correct kept, correct."""
+        for function in dict.fromkeys(v.variant.function for v in self.verdicts):
+            mine = [v for v in self.verdicts if v.variant.function == function]
+            bugs = [v for v in mine if v.variant.kind == "bug"]
+            correct = [v for v in mine if v.variant.kind == "correct"]
+            yield (function, sum(v.ok for v in bugs), len(bugs), sum(v.variant.kind == "equivalent" for v in mine),
+                   sum(v.ok for v in correct), len(correct))
+
+
+def fidelity_path(unit: Unit) -> Path:
+    return unit.root / FIDELITY_FILE
+
+
+def load_variants(unit: Unit) -> list[Variant]:
+    """The variants of ``fidelity.yaml``, in file order; a malformed entry names itself."""
+    path = fidelity_path(unit)
+    if not path.is_file():
+        raise DeepgradeError(f"{unit.name} has no {path.name}: every unit lists its graded functions' variants there "
+                             "(docs/writing-a-unit.md, 'Grader fidelity')")
+    functions = (yaml.safe_load(path.read_text()) or {}).get("functions") or {}
+    variants = []
+    for function, entry in functions.items():
+        for kind_key, items in (("bugs", entry.get("bugs") or []), ("correct", entry.get("correct") or [])):
+            for item in items:
+                kind = "correct" if kind_key == "correct" else ("equivalent" if item.get("equivalent") else "bug")
+                edits = tuple((e["replace"], e["with"]) for e in item.get("edits", []))
+                if "replace" in item:
+                    edits += ((item["replace"], item["with"]),)
+                if not edits and not item.get("define"):
+                    raise DeepgradeError(f"{path}: {function}/{item.get('name')} has no replace/with, edits or define")
+                variants.append(Variant(function, str(item["name"]), kind, str(item.get("why", "")),
+                                        str(item.get("cell") or entry["cell"]), edits, item.get("define"),
+                                        tuple(entry.get("calls") or ())))
+    return variants
+
+
+def _replace_definition(source: str, function: str, definition: str) -> str:
+    """``source`` with the top-level def (or ``Class.method``) named ``function`` replaced by ``definition``."""
+    tree = ast.parse(source)
+    *owner, name = function.split(".")
+    body: list[ast.stmt] = tree.body
+    if owner:
+        classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner[0]]
+        if not classes:
+            raise DeepgradeError(f"class {owner[0]} is not defined in the cell")
+        body = classes[0].body
+    defs = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
+    if not defs:
+        raise DeepgradeError(f"{function} is not defined in the cell")
+    node = defs[0]
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    lines = source.splitlines(keepends=True)
+    new = textwrap.indent(textwrap.dedent(definition).rstrip() + "\n", " " * node.col_offset)
+    return "".join(lines[:start]) + new + "".join(lines[node.end_lineno:])
+
+
+def apply_variant(cell_source: str, variant: Variant) -> str:
+    """The cell's source with the variant's edits; each ``replace`` must occur exactly once."""
+    text = cell_source
+    for old, new in variant.edits:
+        count = text.count(old)
+        if count != 1:
+            raise DeepgradeError(f"'{old}' occurs {count} times in cell {variant.cell}, expected exactly once")
+        text = text.replace(old, new)
+    if variant.define:
+        text = _replace_definition(text, variant.function, variant.define)
+    return text
+
+
+def export_source(unit: Unit, variant: Variant | None = None) -> str:
+    """The export cells of the unit's source notebooks, with ``variant`` applied to its cell."""
+    source = ""
+    found = variant is None
+    for name in unit.notebooks:
+        nb = nbtools.load_source(unit.source_notebook(name))
+        for cell in nb.cells:
+            if variant is not None and nbtools.grade_id(cell) == variant.cell:
+                if not nbtools.is_export(cell):
+                    raise DeepgradeError(f"cell {variant.cell} is not an export cell: the probes never see it")
+                cell.source = apply_variant(cell.source, variant)
+                found = True
+        source += nbtools.export_source(nb)
+    if not found:
+        raise DeepgradeError(f"no cell {variant.cell if variant else ''} in {', '.join(unit.notebooks)}")
+    return source
+
+
+def coverage_problems(unit: Unit, variants: list[Variant]) -> list[str]:
+    """Probe calls with no variants, and functions with fewer than the standard's minimum."""
+    functions = list(dict.fromkeys(v.function for v in variants))
+    reached = {c for v in variants for c in v.calls}
+    problems = [f"probes call {call}, which {FIDELITY_FILE} does not list (as {call}, {call}.<method>, or in a "
+                "function's `calls`)"
+                for call in sorted({p.call for p in unit.probes})
+                if call not in reached and not any(f == call or f.startswith(call + ".") for f in functions)]
+    for function in functions:
+        bugs = sum(v.function == function and v.kind == "bug" for v in variants)
+        correct = sum(v.function == function and v.kind == "correct" for v in variants)
+        if bugs < MIN_BUGS or correct < MIN_CORRECT:
+            problems.append(f"{function} has {bugs} buggy variants (at least {MIN_BUGS}) and {correct} correct "
+                            f"alternatives (at least {MIN_CORRECT})")
+    return problems
+
+
+def _definitions(source: str) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
+    """Per top-level name of the export module: the dumps of the statements binding it, and the
+    names those statements read (a class's bases included)."""
+    bound: dict[str, list[str]] = {}
+    reads: dict[str, set[str]] = {}
+    for stmt in ast.parse(source).body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [stmt.name]
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in stmt.names]
+        else:
+            names = [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+        for name in names:
+            bound.setdefault(name, []).append(ast.dump(stmt))
+            reads.setdefault(name, set()).update(used - {name})
+    return bound, reads
+
+
+def affected_names(before: str, after: str) -> set[str] | None:
+    """Top-level names whose behaviour an edit can change: those it rebinds differently, and every
+    name that reads one of them, transitively. None when the edited module does not parse."""
+    try:
+        old, _ = _definitions(before)
+        new, reads = _definitions(after)
+    except SyntaxError:
+        return None
+    affected = {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
+    grew = True
+    while grew:
+        more = {name for name, used in reads.items() if used & affected} - affected
+        affected |= more
+        grew = bool(more)
+    return affected
+
+
+class _Grader:
+    """Probe and score export sources on fixed probe inputs (the same for every variant). A variant
+    re-runs only the probes whose call its edit can reach, and re-scores only the tests that read
+    them; everything else is the source's own outcome, which it cannot have changed."""
+
+    def __init__(self, unit: Unit, work: Path) -> None:
+        self.unit = unit
+        self.work = work
+        self.scoring = threading.Lock()  # pytest is not thread-safe; the probe runs overlap
+        (work / "data").mkdir(parents=True, exist_ok=True)
+        self.specs, self.inputs = make_probes(self._job("baseline"))
+        self.source = export_source(unit)
+        job, self.results = self.probe("source", self.source, self.specs)
+        self.baseline, plugin = score_with(job, self.inputs, self.results)
+        self.reads = plugin.probes_used
+
+    def _job(self, label: str) -> Job:
+        folder = self.work / hashlib.sha256(label.encode()).hexdigest()[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        # One student id and digest for every variant: identical probe inputs, so verdicts compare.
+        return Job(self.unit, "fidelity", folder, self.work / "data", int(self.unit.params.get("seed", 0)), "fidelity")
+
+    def probe(self, label: str, source: str, specs: list[dict[str, Any]]) -> tuple[Job, dict[str, Any]]:
+        job = self._job(label)
+        job.export_source = source
+        report, run = run_probes(job, specs, {s["name"]: self.inputs[s["name"]] for s in specs})
+        return job, read_probe_report(job, specs, report, run)
+
+    def grade(self, variant: Variant, source: str) -> tuple[list[TestResult], list[str]]:
+        """The variant's tests (re-run where the edit reaches, the source's elsewhere) and grader errors."""
+        names = affected_names(self.source, source)
+        specs = [s for s in self.specs if names is None or s["call"] in names]
+        job, results = self.probe(variant.label, source, specs)
+        touched = {s["name"] for s in specs}
+        rerun = sorted(test for test, used in self.reads.items() if used & touched)
+        with self.scoring:
+            tests, plugin = score_with(job, self.inputs, {**self.results, **results}, rerun)
+        fresh = {t.name: t for t in tests}
+        return [fresh.get(t.name, t) for t in self.baseline], plugin.internal_errors + job.internal
+
+
+def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], None] | None = None) -> FidelityReport:
+    """Grade the source and every variant of ``unit`` (probe + score only) and judge each variant."""
+    variants = load_variants(unit)
+    coverage = coverage_problems(unit, variants)
+    with tempfile.TemporaryDirectory(prefix=f"fidelity-{unit.name}-") as tmp:
+        grader = _Grader(unit, Path(tmp))
+        passing = {t.name for t in grader.baseline if t.status == "passed"}
+
+        def run(variant: Variant) -> Verdict:
+            try:
+                tests, internal = grader.grade(variant, export_source(unit, variant))
+            except (DeepgradeError, SyntaxError) as exc:
+                return Verdict(variant, error=str(exc))
+            lost = [t for t in tests if t.name in passing and t.status != "passed"]
+            error = "grader error: " + internal[0][-600:] if internal and any(t.status == "error" for t in lost) else None
+            return Verdict(variant, lost, error)
+
+        verdicts = []
+        # Probe runs are sandboxed subprocesses and overlap in threads; scoring takes turns.
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for verdict in pool.map(run, variants):
+                verdicts.append(verdict)
+                if progress:
+                    progress(verdict.variant.label)
+    return FidelityReport(unit.name, grader.baseline, verdicts, coverage)
+
+
+def print_report(report: FidelityReport) -> int:
+    """The table of the closing notes (per function: bugs killed, equivalents, correct kept) and
+    every problem; exit status 1 when the graders or the file fall short of the standard."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Grader fidelity of {report.unit} ({len(report.applicable)}/{len(report.baseline)} "
+                        "grader tests apply without executing the notebook)")
+    for column in ("function", "bugs killed", "equivalent", "correct kept"):
+        table.add_column(column)
+    for function, killed, bugs, equivalent, kept, correct in report.rows():
+        table.add_row(function, f"{killed}/{bugs}", str(equivalent), f"{kept}/{correct}")
+    console.print(table)
+    for verdict in report.verdicts:
+        if verdict.variant.kind == "equivalent":
+            console.print(f"equivalent: {verdict.variant.label}: {verdict.variant.why}", markup=False)
+    for problem in report.problems():
+        console.print(f"[red]problem[/red]: {problem}", highlight=False)
+    return 1 if report.problems() else 0

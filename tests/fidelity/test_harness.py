@@ -1,0 +1,117 @@
+"""The fidelity harness itself, on the toy unit: each verdict it can give, and the file's checks.
+
+The toy graders check ``quad``'s value, its gradient against the formula, and the gradient against the
+student's own centered differences; the variants below are chosen so that each rule of the harness
+(killed, survived, equivalent, wrongly equivalent, correct kept, correct failed, malformed edit,
+coverage) decides one of them, and the test fails if the harness decides it otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.errors import DeepgradeError
+from pipelines.grade.fidelity import Variant, affected_names, apply_variant, check_fidelity
+from pipelines.grade.unit import Unit
+from tests.grading import toy
+
+VALUE = "return 0.5 * float(np.sum(w * x * x)), w * x"
+
+FIDELITY = {
+    "functions": {
+        "quad": {
+            "cell": "quad_impl",
+            "bugs": [
+                {"name": "no_half", "why": "value without the 1/2", "replace": VALUE,
+                 "with": "return float(np.sum(w * x * x)), w * x"},
+                {"name": "gradient_sign", "why": "minus the gradient", "replace": VALUE,
+                 "with": "return 0.5 * float(np.sum(w * x * x)), -w * x"},
+                {"name": "not_a_bug", "why": "the same value written another way, wrongly listed as a bug",
+                 "replace": VALUE, "with": "return float(np.sum(w * x * x)) / 2, w * x"},
+                {"name": "equivalent", "why": "a rewrite", "equivalent": True, "replace": VALUE,
+                 "with": "return float(0.5 * np.dot(w, x * x)), x * w"},
+                {"name": "falsely_equivalent", "why": "drops w from the gradient", "equivalent": True,
+                 "replace": VALUE, "with": "return 0.5 * float(np.sum(w * x * x)), x"},
+                {"name": "missing_text", "why": "a replace text that is not in the cell", "replace": "no such text",
+                 "with": "x"},
+            ],
+            "correct": [
+                {"name": "einsum", "why": "einsum", "define": (
+                    "def quad(x, w):\n    return 0.5 * float(np.einsum('i,i,i->', w, x, x)), np.einsum('i,i->i', w, x)\n")},
+                {"name": "wrong_correct", "why": "listed as correct but doubles the gradient", "define": (
+                    "def quad(x, w):\n    return 0.5 * float(np.sum(w * x * x)), 2 * w * x\n")},
+            ],
+        }
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def report(toy_root: Path):
+    (toy_root / "assignments" / toy.UNIT / "fidelity.yaml").write_text(yaml.safe_dump(FIDELITY))
+    return check_fidelity(Unit.load(toy.UNIT), workers=2)
+
+
+def _verdict(report, name: str):
+    return next(v for v in report.verdicts if v.variant.name == name)
+
+
+def test_bugs_that_lose_points_with_a_message_naming_the_function_are_killed(report) -> None:
+    for name in ("no_half", "gradient_sign"):
+        verdict = _verdict(report, name)
+        assert verdict.ok and verdict.lost and verdict.names_function, verdict.problem()
+
+
+def test_a_bug_the_graders_miss_is_a_problem(report) -> None:
+    verdict = _verdict(report, "not_a_bug")
+    assert not verdict.ok and "survived" in verdict.problem()
+
+
+def test_equivalent_variants_must_keep_every_point(report) -> None:
+    assert _verdict(report, "equivalent").ok
+    falsely = _verdict(report, "falsely_equivalent")
+    assert not falsely.ok and "lost points it should keep" in falsely.problem()
+
+
+def test_correct_alternatives_must_keep_every_point(report) -> None:
+    assert _verdict(report, "einsum").ok
+    assert not _verdict(report, "wrong_correct").ok
+
+
+def test_an_edit_that_does_not_apply_is_reported_not_skipped(report) -> None:
+    verdict = _verdict(report, "missing_text")
+    assert not verdict.ok and "occurs 0 times" in (verdict.error or "")
+
+
+def test_the_table_counts_and_the_standards_minimum(report) -> None:
+    assert list(report.rows()) == [("quad", 2, 4, 2, 1, 2)]
+    problems = "\n".join(report.problems())
+    assert "quad has 4 buggy variants (at least 5)" in problems
+    # The export test needs the executed notebook: it fails on the source and is left out.
+    assert "test_exported_answer" not in report.applicable and "test_value" in report.applicable
+
+
+def test_probes_the_graders_call_must_be_listed(toy_root: Path) -> None:
+    (toy_root / "assignments" / toy.UNIT / "fidelity.yaml").write_text(yaml.safe_dump({"functions": {}}))
+    from pipelines.grade.fidelity import coverage_problems, load_variants
+
+    unit = Unit.load(toy.UNIT)
+    assert any("probes call quad" in p for p in coverage_problems(unit, load_variants(unit)))
+
+
+def test_define_replaces_a_method_and_keeps_its_indentation() -> None:
+    cell = "class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n"
+    variant = Variant("A.f", "v", "correct", "", "c", define="def f(self):\n    return 3\n")
+    assert apply_variant(cell, variant) == "class A:\n    def f(self):\n        return 3\n\n    def g(self):\n        return 2\n"
+    with pytest.raises(DeepgradeError, match="class B is not defined"):
+        apply_variant(cell, Variant("B.f", "v", "correct", "", "c", define="def f(self): pass"))
+
+
+def test_an_edit_reaches_every_name_that_uses_what_it_changed() -> None:
+    before = "import numpy as np\ndef f(x):\n    return x\ndef g(x):\n    return f(x)\nclass K(object):\n    pass\nclass L(K):\n    pass\n"
+    assert affected_names(before, before.replace("return x", "return -x")) == {"f", "g"}
+    assert affected_names(before, before.replace("pass\nclass L", "z = 1\nclass L")) == {"K", "L"}
+    assert affected_names(before, before + "def broken(:\n") is None
