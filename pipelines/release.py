@@ -1,8 +1,8 @@
 """``deepgrade release``: the student version of an assignment, made by nbgrader's generate_assignment.
 
 nbgrader replaces every solution region with a stub, clears outputs, locks cells and records the
-assignment's cells in the gradebook. The hidden graders and ``assignment.yaml`` are in nbgrader's
-ignore list, so they never reach ``release/``.
+assignment's cells in the gradebook. The hidden graders, ``assignment.yaml`` and ``fidelity.yaml`` (its
+buggy and correct variants) are in nbgrader's ignore list, so they never reach ``release/``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pipelines.grade.unit import Unit
 from pipelines.leaks import find_leaks
 from pipelines.paths import project_root
 
-NEVER_RELEASED = ["graders", "assignment.yaml"]
+NEVER_RELEASED = ["graders", "assignment.yaml", "fidelity.yaml"]
 
 
 def nbgrader_config(gradebook: Path) -> Config:

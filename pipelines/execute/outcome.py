@@ -57,14 +57,33 @@ def notebook_outcome(name: str, run: SandboxRun, limits: Limits, cell_timeout: i
     last = cells[-1] if cells else None
     end = next((m.header for m in reversed(messages) if m.header.get("event") == "end"), None)
 
+    for bound in run.exceeded:
+        outcome.flag(*bound_passed(bound, limits, f"{name}{where(last)}: your notebook"))
     if run.timed_out:
         outcome.flag(statuses.TIMEOUT, f"{name}{where(last)}: the notebook ran longer than the whole-notebook limit "
                                         f"of {limits.wall_seconds:g} s and was stopped there.")
+    elif {"cpu", "disk"} & set(run.exceeded):
+        pass  # stopped by the grader for a bound passed, said above
     elif end is None:
         _runner_without_report(name, run, limits, last, outcome)
     if end is not None:
         _cells(name, end, cell_timeout, limits, outcome)
     return outcome
+
+
+def bound_passed(bound: str, limits: Limits, who: str) -> tuple[str, str]:
+    """Status and message for a whole-run bound that was passed (``SandboxRun.exceeded``)."""
+    if bound == "memory":
+        return statuses.OOM, (f"{who} used more than {limits.total_memory_bytes >> 20} MB of memory in all its "
+                              "processes together, so the largest of them was stopped.")
+    if bound == "processes":
+        return statuses.ERROR, (f"{who} tried to run more than {limits.max_processes} processes and threads at once; "
+                                "the extra ones were refused.")
+    if bound == "cpu":
+        return statuses.TIMEOUT, (f"{who} used more than {limits.cpu_seconds} s of CPU time in all its processes "
+                                  "together and was stopped.")
+    return statuses.ERROR, (f"{who} wrote more than {limits.disk_mb} MB (or too many files) to disk and was stopped; "
+                            "the cells after that point did not run.")
 
 
 def _runner_without_report(name: str, run: SandboxRun, limits: Limits, last: dict | None, outcome: NotebookOutcome) -> None:
@@ -103,6 +122,9 @@ def _cells(name: str, end: dict[str, Any], cell_timeout: int, limits: Limits, ou
     elif kind == "output_too_large":
         outcome.flag(statuses.ERROR, f"{name}: the executed notebook grew past the {limits.file_mb} MB file limit, "
                                       "so it could not be saved; print less (graded checks still ran).")
+    elif kind == "output_replaced":
+        outcome.flag(statuses.ERROR, f"{name}: your code replaced the file the grader saves the executed notebook to; "
+                                      "it was saved again. Leave the grader's files in the working folder alone.")
     elif kind == "runner_error":
         outcome.flag(statuses.KERNEL_DIED, f"{name}: the notebook could not be run; your instructor has the details.")
         outcome.internal.append(f"{name}: runner error: {ending.get('detail')}")

@@ -4,13 +4,19 @@ Inside: read-only system and Python directories, the ``pipelines`` package (load
 student kit, no solutions) and the ``gradcheck`` package the kit re-exports, a read-only data view
 whose held-out labels were removed, a writable job folder and a private ``/tmp``. Not inside: the network, ``reference/``, the graders, the
 gradebook, the rest of the checkout, the host's processes. Limits: address space (RLIMIT_AS),
-CPU seconds (RLIMIT_CPU) and file size (RLIMIT_FSIZE) per process, plus a wall clock enforced
-here by killing the whole process group.
+CPU seconds (RLIMIT_CPU) and file size (RLIMIT_FSIZE) per process; memory, process count and CPU
+time of all its processes together through a control group where the machine allows one
+(``pipelines.execute.budget``); the job folder's size and a wall clock, watched here, the run
+killed as a whole when one is passed. docs/security.md is the threat model.
+
+``--unsafe-no-sandbox`` (``UNSAFE_ENV``): the same commands without bubblewrap, for a machine that
+has none; only the instructor can ask for it and every output of such a batch says so.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
 import select
 import shutil
@@ -27,6 +33,7 @@ from typing import Any
 
 import gradcheck
 from pipelines.errors import DeepgradeError
+from pipelines.execute.budget import MAX_JOB_FILES, Cgroup, job_usage
 from pipelines.execute.channel import REPORT_FD_ENV
 
 JOB_DIR = Path("/job")
@@ -37,6 +44,8 @@ MAX_REPORT_BYTES = 512 * 1024 * 1024
 DATA_DIR = Path("/data")
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "passwd", "group", "localtime", "nsswitch.conf")
+UNSAFE_ENV = "DEEPGRADE_UNSAFE_NO_SANDBOX"
+WATCH_INTERVAL = 0.25  # seconds between looks at the run's CPU time and disk use
 
 
 @dataclass(frozen=True)
@@ -47,12 +56,21 @@ class Limits:
     cpu_seconds: int
     wall_seconds: float
     file_mb: int
+    # Whole-run bounds, every process of the run together (``pipelines.execute.budget``).
+    total_memory_mb: int = 0  # 0: twice ``memory_mb`` (the runner and the kernel each hold one copy of Python)
+    max_processes: int = 256  # processes and threads
+    disk_mb: int = 1024  # the job folder, and the size of the private /tmp
 
     @classmethod
     def from_params(cls, section: Mapping[str, Any], **overrides: Any) -> Limits:
         values = {k: section[k] for k in ("memory_mb", "cpu_seconds", "wall_seconds", "file_mb")}
+        values.update({k: section[k] for k in ("total_memory_mb", "max_processes", "disk_mb") if k in section})
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def total_memory_bytes(self) -> int:
+        return (self.total_memory_mb or 2 * self.memory_mb) * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,8 @@ class SandboxRun:
     output: str
     report: bytes = b""
     report_overflow: bool = False
+    # Whole-run bounds that were hit: "memory", "processes", "cpu", "disk" (wall clock: ``timed_out``).
+    exceeded: tuple[str, ...] = ()
 
     @property
     def killed_by(self) -> str | None:
@@ -74,6 +94,11 @@ class SandboxRun:
         if self.returncode > 128 and self.returncode - 128 in signal.Signals._value2member_map_:
             return signal.Signals(self.returncode - 128).name
         return None
+
+
+def unsafe_no_sandbox() -> bool:
+    """Whether the instructor waived the sandbox for this batch (``--unsafe-no-sandbox``)."""
+    return os.environ.get(UNSAFE_ENV) == "1"
 
 
 def bwrap_path() -> str:
@@ -121,8 +146,11 @@ def build_command(
     job_dir: Path,
     data_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
+    readonly: Sequence[str] = (),
+    tmp_bytes: int = 1 << 30,
 ) -> list[str]:
-    """The full ``bwrap ...`` command line for ``argv`` with ``job_dir`` writable at ``/job``."""
+    """The full ``bwrap ...`` command line for ``argv`` with ``job_dir`` writable at ``/job``,
+    except the files named in ``readonly`` (inputs the engine wrote there for the run)."""
     args = [
         bwrap_path(),
         "--unshare-all",
@@ -135,7 +163,7 @@ def build_command(
         "--hostname", "sandbox",
         "--proc", "/proc",
         "--dev", "/dev",
-        "--tmpfs", "/tmp",
+        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
     ]
     _bind_system(args)
     for d in _python_dirs():
@@ -146,6 +174,17 @@ def build_command(
     if data_dir is not None:
         args += ["--ro-bind", str(Path(data_dir).resolve()), str(DATA_DIR)]
     args += ["--bind", str(Path(job_dir).resolve()), str(JOB_DIR), "--chdir", str(JOB_DIR)]
+    for name in readonly:
+        args += ["--ro-bind", str(Path(job_dir).resolve() / name), str(JOB_DIR / name)]
+    args.append("--clearenv")
+    for key, value in sandbox_env(env).items():
+        args += ["--setenv", key, value]
+    return args + ["--", *argv]
+
+
+def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a sandboxed command (nothing is inherited from the grader's)."""
+    packages = _package_dirs()
     base_env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": str(JOB_DIR),
@@ -169,14 +208,28 @@ def build_command(
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(str(pkg.parent) for pkg in packages)),
     }
     base_env.update(env or {})
-    args.append("--clearenv")
-    for key, value in base_env.items():
-        args += ["--setenv", key, value]
-    return args + ["--", *argv]
+    return base_env
 
 
-def _apply_limits(limits: Limits) -> None:
+_SANDBOX_PATH = re.compile(r"(?<![\w./-])/(job|data)(?=/|\"|$)")
+
+
+def unsandboxed_command(argv: Sequence[str], job_dir: Path, data_dir: Path | None,
+                        env: Mapping[str, str] | None) -> tuple[list[str], dict[str, str]]:
+    """``--unsafe-no-sandbox``: the same command and environment, with ``/job`` and ``/data`` (the
+    sandbox's paths, also inside the JSON parameters) pointed at the real folders."""
+    real = {"job": str(Path(job_dir).resolve()), "data": str(Path(data_dir).resolve()) if data_dir else "/nonexistent"}
+
+    def outside(text: str) -> str:
+        return _SANDBOX_PATH.sub(lambda m: real[m.group(1)], text)
+
+    return [outside(a) for a in argv], {k: outside(v) for k, v in sandbox_env(env).items()}
+
+
+def _apply_limits(limits: Limits, group: Cgroup | None) -> None:
     """Runs in the child between fork and exec: the limits are inherited by everything inside."""
+    if group is not None:
+        group.join()
     mem = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
@@ -193,61 +246,86 @@ def run_sandboxed(
     env: Mapping[str, str] | None = None,
     log_name: str = "sandbox.log",
     report: bool = False,
+    readonly: Sequence[str] = (),
 ) -> SandboxRun:
     """Run ``argv`` in the sandbox; never raises for anything the code inside does.
 
-    Output goes to ``job_dir/log_name`` (capped by RLIMIT_FSIZE) and its tail is returned. On
-    the wall-clock limit the whole process group is killed and ``timed_out`` is set. With
-    ``report``, the command inherits the writing end of a pipe (``channel.Reporter``) and what it
-    sends there comes back as ``SandboxRun.report``: the only outcome the grader trusts.
+    Output goes to ``job_dir/log_name`` (capped by RLIMIT_FSIZE) and its tail is returned, read
+    through the descriptor opened here (the code inside may replace the file by a link or a pipe).
+    When a whole-run bound or the wall clock is passed, the whole process group is killed and
+    ``exceeded`` / ``timed_out`` say why. With ``report``, the command inherits the writing end of a
+    pipe (``channel.Reporter``) and what it sends there comes back as ``SandboxRun.report``: the
+    only outcome the grader trusts.
     """
     env = dict(env or {})
     read_fd = write_fd = -1
     if report:
         read_fd, write_fd = os.pipe()
         env[REPORT_FD_ENV] = str(write_fd)
-    cmd = build_command(argv, job_dir, data_dir, env)
-    log_path = Path(job_dir) / log_name
+    if unsafe_no_sandbox():
+        cmd, full_env = unsandboxed_command(argv, job_dir, data_dir, env)
+    else:
+        cmd, full_env = build_command(argv, job_dir, data_dir, env, readonly, limits.disk_mb << 20), None
+    group = Cgroup.create(limits.total_memory_bytes, limits.max_processes)
     start = time.monotonic()
     collector = _Collector(read_fd) if report else None
     try:
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=(write_fd,) if report else (),
-                preexec_fn=lambda: _apply_limits(limits),
-            )
-            if report:
-                os.close(write_fd)
-                write_fd = -1
-            timed_out = not _exits_within(proc, limits.wall_seconds)
-            if timed_out:
+        with open(Path(job_dir) / log_name, "w+b") as log:
+            try:
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    pass_fds=(write_fd,) if report else (),
+                    preexec_fn=lambda: _apply_limits(limits, group),
+                    cwd=job_dir if full_env is not None else None,
+                    env=full_env,
+                )
+            finally:
+                if report:
+                    os.close(write_fd)
+                    write_fd = -1
+            ended_by = _watch(proc, limits, Path(job_dir), group)
+            if ended_by is not None:
                 os.killpg(proc.pid, signal.SIGKILL)
             returncode = proc.wait()
+            seconds = time.monotonic() - start
+            log.seek(max(0, os.fstat(log.fileno()).st_size - 8000))
+            tail = log.read(8000).decode("utf-8", errors="replace")
     finally:
         if write_fd >= 0:
             os.close(write_fd)
     received, overflow = collector.finish() if collector else (b"", False)
-    seconds = time.monotonic() - start
-    with open(log_path, "rb") as log:
-        log.seek(max(0, log_path.stat().st_size - 8000))
-        tail = log.read().decode("utf-8", errors="replace")
-    return SandboxRun(returncode, timed_out, seconds, tail, received, overflow)
+    exceeded = [] if ended_by in (None, "wall") else [ended_by]
+    if group is not None:
+        exceeded += [b for b, hit in (("memory", group.oom_kills()), ("processes", group.refused_forks())) if hit]
+        group.remove()
+    return SandboxRun(returncode, ended_by == "wall", seconds, tail, received, overflow, tuple(exceeded))
 
 
-def _exits_within(proc: subprocess.Popen, seconds: float) -> bool:
-    """Wait for ``proc`` to exit, at most ``seconds``, woken by its pidfd the moment it does
-    (``Popen.wait(timeout=)`` polls with sleeps of up to 50 ms: a few per cent of a short run)."""
+def _watch(proc: subprocess.Popen, limits: Limits, job_dir: Path, group: Cgroup | None) -> str | None:
+    """Wait for ``proc`` to exit, woken by its pidfd the moment it does (``Popen.wait(timeout=)``
+    polls with sleeps of up to 50 ms); every ``WATCH_INTERVAL`` look at the bounds no rlimit can
+    hold. The bound that was passed (``wall``, ``cpu``, ``disk``), or None when the run ended."""
     pidfd = os.pidfd_open(proc.pid)
+    deadline = time.monotonic() + limits.wall_seconds
     try:
-        ready, _, _ = select.select([pidfd], [], [], seconds)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "wall"
+            ready, _, _ = select.select([pidfd], [], [], min(left, WATCH_INTERVAL))
+            if ready:
+                return None
+            if group is not None and group.cpu_seconds() > limits.cpu_seconds:
+                return "cpu"
+            used, entries = job_usage(job_dir)
+            if used > limits.disk_mb << 20 or entries > MAX_JOB_FILES:
+                return "disk"
     finally:
         os.close(pidfd)
-    return bool(ready)
 
 
 class _Collector:

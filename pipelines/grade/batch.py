@@ -4,15 +4,25 @@ Grades are cached in layers (``pipelines.grade.fingerprint``): an unchanged subm
 and after a grader or threshold edit only scoring (and the probes whose specs changed) runs again. Whatever
 happens to one student (even an engine bug), that student gets a row and a status and the batch
 goes on; finished students are cached as they complete, so an interrupted batch resumes.
+
+Crash safety: this process is the one writer of the outputs. As each student finishes, it writes
+their results.json, then their gradebook scores, then grades.csv again (each write atomic), so a
+``kill -9`` at any moment leaves grades.csv rows that agree with results.json and the gradebook, and
+a student without a row is simply graded (or taken from the cache) by the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import json
 import os
 import shutil
+import signal
 import time
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,10 +34,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
-from pipelines.execute.sandbox import bwrap_path
+from pipelines.execute.sandbox import UNSAFE_ENV, bwrap_path, sandbox_self_test, unsafe_no_sandbox
+from pipelines.grade import gradebook as gradebook_db
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
-from pipelines.grade.gradebook import record_results
 from pipelines.grade.job import submission_digest
 from pipelines.grade.submission import grade_submission, unit_points
 from pipelines.grade.unit import Unit
@@ -50,11 +60,49 @@ class BatchSummary:
     failed: int
 
 
-_ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR")
+_PR_SET_PDEATHSIG = 1
+_ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR", UNSAFE_ENV)
+UNSAFE_NOTE = ("UNSAFE: graded with --unsafe-no-sandbox: student code ran without the sandbox, with the "
+               "grader's own rights (no isolation of files, network or processes).")
+
+
+@lru_cache(maxsize=1)
+def _sandbox_works() -> tuple[bool, str]:
+    """The sandbox's self-test, once per process (it starts one sandboxed Python)."""
+    return sandbox_self_test()
+
+
+@contextlib.contextmanager
+def _sandbox_mode(waived: bool) -> Iterator[None]:
+    """Refuse to grade without a working sandbox unless the instructor waived it; a waived batch
+    runs with its own cache (its results are never reused by a sandboxed batch, nor the reverse)."""
+    if not waived:
+        bwrap_path()
+        ok, detail = _sandbox_works()
+        if not ok:
+            raise DeepgradeError(f"the sandbox does not work on this machine ({detail}); fix it (see `deepgrade "
+                                 "doctor`) or, knowing what it means, pass --unsafe-no-sandbox")
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in (UNSAFE_ENV, "DEEPGRADE_CACHE_DIR")}
+    os.environ["DEEPGRADE_CACHE_DIR"] = str(cache_root() / "unsafe-no-sandbox")
+    os.environ[UNSAFE_ENV] = "1"
+    console.print(f"[bold red]{UNSAFE_NOTE}[/]")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _init_worker(env: dict[str, str]) -> None:
-    """Pool workers start from a fork server that may predate this batch: give them its settings."""
+    """Pool workers start from a fork server that may predate this batch: give them its settings.
+    A worker dies with the fork server, which ends with this batch: after a ``kill -9`` of the batch
+    no orphan goes on grading (and its sandboxes die with it, ``--die-with-parent``)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     for key in _ENV_KEYS:
         os.environ.pop(key, None)
     os.environ.update(env)
@@ -82,19 +130,39 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
     cache = LayerCache(unit_name)
     job_dir = cache_root() / "jobs" / unit_name / student_id
     try:
-        result, internal, execution = grade_submission(unit, student_id, Path(student_dir), job_dir, Path(data_view),
-                                                       cache, _keys(unit_name))
+        with _job_lock(job_dir):
+            result, internal, execution = grade_submission(unit, student_id, Path(student_dir), job_dir,
+                                                           Path(data_view), cache, _keys(unit_name))
+            shutil.rmtree(job_dir, ignore_errors=True)
     except Exception:  # noqa: BLE001 - an engine fault must cost this student a status, not the batch
         auto, manual = unit_points(unit)
         result = StudentResult(student_id, unit_name, 0.0, auto, statuses.ERROR,
                                messages=["deepgrade could not grade this submission (an internal error); your instructor has the details."],
                                manual_points_pending=manual)
-        return result.to_json(), [traceback.format_exc()]
+        return _marked(result).to_json(), [traceback.format_exc()]
+    result = _marked(result)
     if not internal:
         cache.put("scores", key, {"result.json": json.dumps(result.to_json()).encode()}, {},
                   {"execution": execution.name if execution else None})
-    shutil.rmtree(job_dir, ignore_errors=True)
     return result.to_json(), internal
+
+
+@contextlib.contextmanager
+def _job_lock(job_dir: Path) -> Iterator[None]:
+    """One grader per job folder at a time, whatever else runs on this cache (a second batch, a
+    worker of a killed one): held on a file beside the folder, released by the kernel if we die."""
+    locks = job_dir.parent / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{job_dir.name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _marked(result: StudentResult) -> StudentResult:
+    """A result of a batch without sandbox says so first, in every output made from it."""
+    if unsafe_no_sandbox() and UNSAFE_NOTE not in result.messages:
+        result.messages.insert(0, UNSAFE_NOTE)
+    return result
 
 
 def _publish(out_dir: Path, result: StudentResult, execution: Path | None) -> None:
@@ -119,13 +187,20 @@ def autograde(
     workers: int = 1,
     use_cache: bool = True,
     summary: Path | None = None,
+    unsafe_no_sandbox: bool = False,
 ) -> BatchSummary:
-    """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; what ran and what was reused."""
+    """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; what ran and what was reused.
+    Without a working sandbox it refuses, unless ``unsafe_no_sandbox`` (then every output says so)."""
+    with _sandbox_mode(unsafe_no_sandbox):
+        return _autograde(assignment, submitted_dir, out_dir, workers, use_cache, summary)
+
+
+def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int, use_cache: bool,
+               summary: Path | None) -> BatchSummary:
     # A batch reads graders, params and engine as they are now, even in a process that ran one before.
     for cached in (_unit, _keys, _load_params_file):
         cached.cache_clear()
     unit = Unit.load(assignment)
-    bwrap_path()
     if not submitted_dir.is_dir():
         raise DeepgradeError(f"submission folder {submitted_dir} does not exist")
     if workers < 1:
@@ -137,6 +212,8 @@ def autograde(
 
     results: dict[str, StudentResult] = {}
     diagnostics: list[str] = []
+    note = UNSAFE_NOTE if unsafe_no_sandbox() else None
+    gradebook = gradebook_path(unit.params)
     pending: dict[str, tuple[Path, str]] = {}
     layers = LayerCache(assignment)
     for sid in students:
@@ -148,6 +225,13 @@ def autograde(
             _publish(out_dir, results[sid], _execution_of(layers, hit))
         else:
             pending[sid] = (student_dir, key)
+    # The index holds only what is known now: no row of an earlier batch outlives a regrade. A rerun
+    # whose results the gradebook already holds (nothing changed since) skips the write altogether.
+    marker = cache_root() / "gradebook" / f"{assignment}.json"
+    known = [results[s] for s in students if s in results]
+    if pending or not gradebook_db.holds(gradebook, marker, gradebook_db.results_digest(unit, known)):
+        gradebook_db.record_results(unit, known, gradebook)
+    write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
 
     started = time.monotonic()
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
@@ -174,14 +258,15 @@ def autograde(
                 if internal:
                     diagnostics.append(f"== {sid}\n" + "\n".join(internal))
                 _publish(out_dir, result, _execution_of(layers, layers.get("scores", pending[sid][1])))
+                gradebook_db.record_results(unit, [result], gradebook, register=False)
+                write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
                 progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
                 progress.advance(task)
 
     ordered = [results[s] for s in students]
-    write_grades_csv(out_dir, ordered)
-    write_class_report(out_dir, ordered, summary)
+    gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered))
+    write_class_report(out_dir, ordered, summary, note)
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
-    record_results(unit, ordered, gradebook_path(unit.params))
     console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")

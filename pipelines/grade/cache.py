@@ -9,11 +9,11 @@ grader killed mid-write leaves nothing that looks finished. Runs with engine fau
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from pipelines.atomic import atomic_dir
+from pipelines.execute.jobfiles import copy_regular_files
 from pipelines.paths import cache_root
 
 LAYERS = ("execution", "probes", "scores")
@@ -35,14 +35,14 @@ class LayerCache:
         return folder if (folder / "layer.json").is_file() else None
 
     def put(self, layer: str, key: str, files: dict[str, bytes], dirs: dict[str, Path], meta: dict[str, Any]) -> Path:
-        """Store ``files`` (name -> bytes), copies of ``dirs`` (name -> folder) and ``meta`` atomically."""
+        """Store ``files`` (name -> bytes), copies of ``dirs`` (name -> folder) and ``meta`` atomically.
+        Folders come from job folders that student code wrote: only their regular files are copied."""
         final = self.folder(layer, key)
         with atomic_dir(final) as tmp:
             for name, data in files.items():
                 (tmp / name).write_bytes(data)
             for name, src in dirs.items():
-                if src.is_dir():
-                    shutil.copytree(src, tmp / name)
+                copy_regular_files(src, tmp / name)
             (tmp / "layer.json").write_text(json.dumps(meta))
         return final
 

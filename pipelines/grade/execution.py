@@ -8,33 +8,36 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
+from pipelines.execute.jobfiles import copy_regular_files
 from pipelines.execute.outcome import notebook_outcome
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.cache import LayerCache
+from pipelines.grade.intake import Rejected, other_notebooks, parse_submitted, read_submitted
 from pipelines.grade.job import Job
 
 
 def read_and_restore(job: Job, student_dir: Path) -> bool:
     """Steps 1-2: parse each notebook and restore protected cells. False when nothing can run."""
     for name in job.unit.notebooks:
-        path = student_dir / name
-        if not path.is_file():
-            job.flag(statuses.MISSING, f"{name} was not found in your submission folder.")
-            return False
+        source = nbtools.load_source(job.unit.source_notebook(name))
         try:
-            submitted = nbtools.read_notebook(path)
-        except DeepgradeError as exc:
-            job.flag(statuses.INVALID_NOTEBOOK, f"{exc}. Open it in Jupyter, save it again and resubmit.")
+            submitted = parse_submitted(read_submitted(student_dir, name), name, source)
+        except Rejected as rejected:
+            job.flag(rejected.status, str(rejected))
             return False
-        restored = nbtools.restore(submitted, nbtools.load_source(job.unit.source_notebook(name)))
+        extra = [n for n in other_notebooks(student_dir, name) if n not in job.unit.notebooks]
+        if extra:
+            job.flag(statuses.OK, f"only {name} was graded; the other notebook(s) in your folder "
+                                  f"({', '.join(extra)}) were not opened.")
+        restored = nbtools.restore(submitted, source)
         for message in restored.tampering:
             job.flag(statuses.TAMPERED, f"{name}: {message}.")
         nbformat.write(restored.notebook, job.dir / name)
@@ -49,8 +52,10 @@ def execute(job: Job, cache: LayerCache, key: str) -> None:
         before = len(job.flags)
         run_notebooks(job)
         state: dict[str, Any] = {"flags": job.flags[before:], "failed_grade_cells": job.failed_grade_cells}
-        if job.internal:  # an engine fault is never kept
-            job.export_dir = job.dir / "export"
+        if job.internal:  # an engine fault is never kept; its exports are still read as regular files only
+            job.export_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=job.dir))
+            copy_regular_files(job.dir / "export", job.export_dir / "export")
+            job.export_dir = job.export_dir / "export"
             return
         hit = cache.put("execution", key, {}, {"executed": job.dir / "executed", "export": job.dir / "export"}, state)
     else:

@@ -286,9 +286,9 @@ class _Grader:
         report, run = run_probes(job, specs, {s["name"]: self.inputs[s["name"]] for s in specs})
         return job, read_probe_report(job, specs, report, run)
 
-    def grade(self, variant: Variant, source: str) -> tuple[list[TestResult], list[str]]:
-        """The variant's tests (re-run where the edit reaches, the source's elsewhere) and grader errors."""
-        names = affected_names(self.source, source)
+    def grade(self, variant: Variant, source: str, names: set[str] | None) -> tuple[list[TestResult], list[str]]:
+        """The variant's tests (re-run where the edit reaches: ``names``, None for everywhere; the
+        source's elsewhere) and any grader errors."""
         specs = [s for s in self.specs if names is None or s["call"] in names]
         job, results = self.probe(variant.label, source, specs)
         touched = {s["name"] for s in specs}
@@ -307,11 +307,21 @@ def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], No
         grader = _Grader(unit, Path(tmp))
         passing = {t.name for t in grader.baseline if t.status == "passed"}
 
-        def run(variant: Variant) -> Verdict:
+        # Every variant is built and parsed here, before the pool: CPython 3.11's ast module is not
+        # safe to use from several threads at once (gh-106905).
+        built: list[tuple[Variant, str, set[str] | None] | Verdict] = []
+        for variant in variants:
             try:
-                tests, internal = grader.grade(variant, export_source(unit, variant))
+                source = export_source(unit, variant)
+                built.append((variant, source, affected_names(grader.source, source)))
             except (DeepgradeError, SyntaxError) as exc:
-                return Verdict(variant, error=str(exc))
+                built.append(Verdict(variant, error=str(exc)))
+
+        def run(item: tuple[Variant, str, set[str] | None] | Verdict) -> Verdict:
+            if isinstance(item, Verdict):
+                return item
+            variant, source, names = item
+            tests, internal = grader.grade(variant, source, names)
             lost = [t for t in tests if t.name in passing and t.status != "passed"]
             error = "grader error: " + internal[0][-600:] if internal and any(t.status == "error" for t in lost) else None
             return Verdict(variant, lost, error)
@@ -319,7 +329,7 @@ def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], No
         verdicts = []
         # Probe runs are sandboxed subprocesses and overlap in threads; scoring takes turns.
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for verdict in pool.map(run, variants):
+            for verdict in pool.map(run, built):
                 verdicts.append(verdict)
                 if progress:
                     progress(verdict.variant.label)

@@ -4,20 +4,22 @@ The assignment's cells are registered with nbgrader's own preprocessors (Compute
 SaveCells), exactly as ``nbgrader generate_assignment`` does; each student's submission is then
 (re)created and every autograded cell gets the points its hidden graders awarded. Cells graded by
 hand are left ``needs_manual_grade`` for the formgrader.
+
+nbgrader is imported only when the gradebook is written: importing it starts Jupyter's server
+stack (1.3-1.7 s), which a rerun whose results the gradebook already holds does not need.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import warnings
 from collections import defaultdict
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-from nbgrader.preprocessors import ComputeChecksums, SaveCells
-from sqlalchemy.exc import SAWarning
-
+from pipelines.atomic import atomic_path
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.unit import Unit
 from pipelines.results import StudentResult
@@ -33,6 +35,9 @@ def use_own_alembic() -> None:
 
 def register_assignment(unit: Unit, db_url: str) -> None:
     """Create or update the assignment, its notebooks and grade cells in the gradebook."""
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import ComputeChecksums, SaveCells
+
     with Gradebook(db_url) as gb:
         gb.update_or_create_assignment(unit.name)
     for name in unit.notebooks:
@@ -42,8 +47,46 @@ def register_assignment(unit: Unit, db_url: str) -> None:
         SaveCells().preprocess(nb, resources)
 
 
-def record_results(unit: Unit, results: list[StudentResult], db_path: Path) -> None:
-    """Write every student's autograded cell scores, keeping any manual grading already done."""
+def results_digest(unit: Unit, results: list[StudentResult]) -> str:
+    """What a gradebook write depends on: the assignment's source notebooks and every result."""
+    h = hashlib.sha256()
+    for name in unit.notebooks:
+        h.update(unit.source_notebook(name).read_bytes())
+    h.update(json.dumps([r.to_json() for r in results], sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _stamp(db_path: Path) -> list[int] | None:
+    try:
+        st = db_path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def holds(db_path: Path, marker: Path, digest: str) -> bool:
+    """Whether the gradebook still holds exactly what was last recorded with ``digest``: the marker
+    says so and the database file has not changed since (a TA's edit in the formgrader changes it)."""
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return recorded == {"digest": digest, "db": _stamp(db_path)}
+
+
+def mark(db_path: Path, marker: Path, digest: str) -> None:
+    """Remember that the gradebook now holds the results of ``digest``."""
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(marker) as tmp:
+        tmp.write_text(json.dumps({"digest": digest, "db": _stamp(db_path)}))
+
+
+def record_results(unit: Unit, results: list[StudentResult], db_path: Path, register: bool = True) -> None:
+    """Write every student's autograded cell scores, keeping any manual grading already done.
+    ``register=False``: the assignment's cells are in the gradebook already (a batch records each
+    student as they finish, after registering once)."""
+    from sqlalchemy.exc import SAWarning
+
     use_own_alembic()
     with warnings.catch_warnings():
         # nbgrader's add_submission builds a SubmittedAssignment while a query autoflushes, and
@@ -51,11 +94,14 @@ def record_results(unit: Unit, results: list[StudentResult], db_path: Path) -> N
         # object right after and its own `nbgrader autograde` prints the same warnings. The scores
         # land (tests/grading check them in the gradebook), so the noise is kept off the console.
         warnings.filterwarnings("ignore", message=".*not in session, add operation.*", category=SAWarning)
-        _record(unit, results, f"sqlite:///{db_path.resolve()}")
+        _record(unit, results, f"sqlite:///{db_path.resolve()}", register)
 
 
-def _record(unit: Unit, results: list[StudentResult], db_url: str) -> None:
-    register_assignment(unit, db_url)
+def _record(unit: Unit, results: list[StudentResult], db_url: str, register: bool) -> None:
+    from nbgrader.api import Gradebook
+
+    if register:
+        register_assignment(unit, db_url)
     manual = manual_cells(unit)
     with Gradebook(db_url) as gb:
         for result in results:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.execute import statuses
+from pipelines.grade.intake import Rejected, read_submitted
 from pipelines.grade.unit import Unit
 
 
@@ -46,10 +47,13 @@ class Job:
 
 
 def submission_digest(student_dir: Path, unit: Unit) -> str:
-    """Hash of the submitted notebooks (what the cache key and the probe seeds derive from)."""
+    """Hash of the submitted notebooks (what the cache key and the probe seeds derive from), read
+    as grading reads them (``intake``): a link or a pipe is never followed, not even here."""
     h = hashlib.sha256()
     for nb in unit.notebooks:
-        path = student_dir / nb
         h.update(nb.encode())
-        h.update(path.read_bytes() if path.is_file() else b"<missing>")
+        try:
+            h.update(read_submitted(student_dir, nb))
+        except Rejected as rejected:
+            h.update(f"<{rejected.status}: {rejected}>".encode())
     return h.hexdigest()

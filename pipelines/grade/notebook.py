@@ -83,15 +83,18 @@ def restore(submitted: NotebookNode, source: NotebookNode) -> Restored:
     by_id: dict[str, NotebookNode] = {}
     extra_after: dict[str | None, list[NotebookNode]] = {}
     last_id: str | None = None
+    tampering: list[str] = []
+    protected = {grade_id(c) for c in source.cells if is_protected(c)} - {None}
     for cell in submitted.cells:
         gid = grade_id(cell)
         if gid is not None and gid not in by_id:
             by_id[gid] = cell
             last_id = gid
+        elif gid in protected:
+            tampering.append(f"the protected cell '{gid}' was duplicated; the copy was removed")
         else:
             extra_after.setdefault(last_id, []).append(cell)
 
-    tampering: list[str] = []
     cells: list[NotebookNode] = list(extra_after.get(None, []))
     for src in source.cells:
         gid = grade_id(src)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.execute.channel import Reporter
+from pipelines.execute.integrity import STUDENT_MODULE, guard_from_environment
 from pipelines.grade.probe_io import PROBES_JSON, load_inputs
 
 H = 1e-5
@@ -101,7 +102,8 @@ def load_exports(source: str) -> types.ModuleType:
     """Run the export cells in a fresh module. Their text is registered with linecache so tracebacks
     can quote the student's own line (exec'd code has no file to read it from)."""
     linecache.cache[EXPORT_FILE] = (len(source), None, source.splitlines(True), EXPORT_FILE)
-    module = types.ModuleType("student_exports")
+    guard_from_environment()  # the unit's allowed modules, when it has a list (pipelines.execute.integrity)
+    module = types.ModuleType(STUDENT_MODULE)
     try:
         exec(compile(source, EXPORT_FILE, "exec"), module.__dict__)
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: it is the student's error

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipelines.execute import statuses
-from pipelines.execute.outcome import messages
+from pipelines.execute.integrity import ALLOWED_ENV, allowed_modules
+from pipelines.execute.outcome import bound_passed, messages
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.job import Job
-from pipelines.grade.probe_io import ProbeResult, missing_result, parse_result, write_probes
+from pipelines.grade.probe_io import PROBES_JSON, PROBES_NPZ, ProbeResult, missing_result, parse_result, write_probes
 
 
 def probe_seed(job: Job, probe_name: str) -> np.random.Generator:
@@ -63,29 +67,48 @@ def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str
     """Run the probe worker in the sandbox on the export cells; its report and how the run ended."""
     unit = job.unit
     default_timeout = float(unit.grading["probe_timeout"])
-    source = job.export_source
-    (job.dir / "exports.py").write_text(source)
-    write_probes(job.dir, specs, inputs)
-    limits = unit.limits("probes")
-    # Each probe has its own deadline inside; the whole run also pays for the timing baselines.
-    total = sum(s["timeout"] for s in specs) + default_timeout + 30
-    limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
-    run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
-                        job.dir, limits, data_dir=job.data_view, log_name="probes.log", report=True)
+    # A fresh folder, not the notebook's: the notebook's code may have left links there named like
+    # the files written below. The inputs are read-only inside, so no probe can change the next one's.
+    folder = Path(tempfile.mkdtemp(prefix=".probes-", dir=job.dir.parent))
+    try:
+        (folder / "exports.py").write_text(job.export_source)
+        write_probes(folder, specs, inputs)
+        limits = unit.limits("probes")
+        # Each probe has its own deadline inside; the whole run also pays for the timing baselines.
+        total = sum(s["timeout"] for s in specs) + default_timeout + 30
+        limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
+        allowed = allowed_modules(unit.config)
+        run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
+                            folder, limits, data_dir=job.data_view, log_name="probes.log", report=True,
+                            readonly=("exports.py", PROBES_JSON, PROBES_NPZ),
+                            env={ALLOWED_ENV: ",".join(allowed)} if allowed is not None else None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     if run.report_overflow:
         job.internal.append("the probe worker's report passed its size cap and was cut")
     return run.report, {"timed_out": run.timed_out, "wall_seconds": limits.wall_seconds,
-                        "returncode": run.returncode, "output": run.output[-3000:]}
+                        "returncode": run.returncode, "output": run.output[-3000:], "exceeded": list(run.exceeded),
+                        "killed_by": run.killed_by}
 
 
 def read_probe_report(job: Job, specs: list[dict[str, Any]], report: bytes, run: dict[str, Any]) -> dict[str, ProbeResult]:
     """Each probe's typed record from the worker's report; flags for timeouts and memory."""
     records = {m.header.get("name"): m for m in messages(report) if m.header.get("event") == "probe"}
+    exceeded = run.get("exceeded", [])
+    for bound in exceeded:
+        job.flag(*bound_passed(bound, job.unit.limits("probes"), "while your exported functions were checked, your code"))
+    killed = run.get("killed_by")
     if run["timed_out"]:
         job.flag(statuses.TIMEOUT, f"checking your exported functions took longer than {run['wall_seconds']:g} s in all and was stopped.")
-    elif len(records) < len(specs):
+    elif len(records) < len(specs) and killed is not None and not exceeded:
+        # Only a signal from inside the sandbox (student code killing its parent) or the kernel ends the worker so.
+        job.flag(statuses.KERNEL_DIED, f"the process checking your exported functions was killed ({killed}); "
+                                       "if your code sends signals or kills processes, remove that.")
+    elif len(records) < len(specs) and not exceeded:
         job.internal.append(f"probe worker exit {run['returncode']}, {len(records)}/{len(specs)} records:\n{run['output']}")
-    why = "the checking run was stopped (time limit)" if run["timed_out"] else "the checking run stopped unexpectedly"
+    why = ("the checking run was stopped (time limit)" if run["timed_out"] else
+           "the checking run was stopped (a limit on all its processes together)" if exceeded else
+           f"the checking process was killed ({killed})" if killed else "the checking run stopped unexpectedly")
     results = {}
     for s in specs:
         record = records.get(s["name"])

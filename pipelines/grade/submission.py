@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from pipelines.grade import notebook as nbtools
+from pipelines.grade.allowed import enforce
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.execution import execute, read_and_restore
 from pipelines.grade.fingerprint import Fingerprints, inputs_digest
@@ -49,7 +50,7 @@ def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Pa
         execution_key = keys.execution(student_id, job.digest)
         execute(job, cache, execution_key)
         specs, inputs = make_probes(job)
-        results = probe(job, cache, keys.probes(execution_key, specs, inputs_digest(inputs)), specs, inputs)
+        results = enforce(job, probe(job, cache, keys.probes(execution_key, specs, inputs_digest(inputs)), specs, inputs))
         tests, internal = score(job, inputs, results)
     total = round(sum(t.points for t in tests), 6)
     result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual,

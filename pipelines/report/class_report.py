@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from pipelines.atomic import atomic_path
 from pipelines.report.plots import figure, kept_png, png_base64
 from pipelines.results import StudentResult
 
@@ -16,6 +17,7 @@ _TEMPLATE = jinja2.Template(
 <style>body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem}
 td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}</style></head><body>
 <h1>{{ s.assignment }}: class report</h1>
+{% if s.unsafe_no_sandbox %}<p style="color:#b00;font-weight:bold">{{ s.unsafe_no_sandbox }}</p>{% endif %}
 <p>{{ s.students }} submissions; mean {{ "%.2f"|format(s.mean_score) }} / {{ "%g"|format(s.max_score) }}; statuses:
 {% for k, v in s.status_counts.items() %}{{ k[:-6] }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>
 {% if png %}<img alt="score distribution" src="data:image/png;base64,{{ png }}">{% endif %}
@@ -71,12 +73,17 @@ def _histogram(results: list[StudentResult], out_dir: Path) -> str:
     return kept_png(out_dir, "score_histogram", json.dumps([scores, top]).encode(), draw)
 
 
-def write_class_report(out_dir: Path, results: list[StudentResult], metrics_file: Path | None = None) -> None:
-    """summary.json and class_report.html in ``out_dir``; the summary also to ``metrics_file`` for DVC."""
+def write_class_report(out_dir: Path, results: list[StudentResult], metrics_file: Path | None = None,
+                       note: str | None = None) -> None:
+    """summary.json and class_report.html in ``out_dir``; the summary also to ``metrics_file`` for DVC.
+    ``note``: the batch ran without sandbox (said in both, first)."""
     summary = summarize(results)
+    if note:
+        summary = {"unsafe_no_sandbox": note, **summary}
     for path in (out_dir / "summary.json", metrics_file):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(summary, indent=2))
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(summary, indent=2))
     png = _histogram(results, out_dir) if results else ""
-    (out_dir / "class_report.html").write_text(_TEMPLATE.render(s=summary, png=png), encoding="utf-8")
+    with atomic_path(out_dir / "class_report.html") as tmp:
+        tmp.write_text(_TEMPLATE.render(s=summary, png=png), encoding="utf-8")

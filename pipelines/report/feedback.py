@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from pipelines.atomic import atomic_path
 from pipelines.execute import statuses
 from pipelines.report.plots import figure, kept_png, png_base64
 from pipelines.results import StudentResult
@@ -66,5 +67,6 @@ def write_feedback(out_dir: Path, result: StudentResult, export_dir: Path | None
         r=result, status_help=STATUS_HELP.get(result.status, ""), plots=plots_from_exports(export_dir, folder)
     )
     path = folder / "feedback.html"
-    path.write_text(html, encoding="utf-8")
+    with atomic_path(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     return path

@@ -21,10 +21,13 @@ def write_results_json(out_dir: Path, result: StudentResult) -> Path:
     return path
 
 
-def write_grades_csv(out_dir: Path, results: list[StudentResult]) -> Path:
-    """One row per student directory found, sorted by student id."""
+def write_grades_csv(out_dir: Path, results: list[StudentResult], note: str | None = None) -> Path:
+    """One row per student directory found, sorted by student id; ``note`` (a batch graded without
+    sandbox) comes first as a ``#`` comment line, so no one takes these grades for sandboxed ones."""
     path = out_dir / "grades.csv"
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        if note:
+            fh.write(f"# {note}\n")
         writer = csv.writer(fh)
         writer.writerow(GRADES_COLUMNS)
         for r in sorted(results, key=lambda r: r.student_id):

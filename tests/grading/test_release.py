@@ -18,9 +18,10 @@ UNITS = sorted(p.parent.name for p in (REPO / "assignments").glob("*/assignment.
 
 
 def test_toy_release_strips_solutions_and_graders(toy_root: Path) -> None:
+    (toy_root / "assignments" / toy.UNIT / "fidelity.yaml").write_text("functions: {}\n")
     target = release(toy.UNIT)
     names = sorted(p.name for p in target.rglob("*") if p.is_file())
-    assert names == [f"{toy.UNIT}.ipynb"]  # no graders/, no assignment.yaml
+    assert names == [f"{toy.UNIT}.ipynb"]  # no graders/, no assignment.yaml, no fidelity.yaml
     text = (target / f"{toy.UNIT}.ipynb").read_text()
     assert "raise NotImplementedError()" in text
     assert "0.5 * float(np.sum(w * x * x))" not in text
@@ -70,3 +71,4 @@ def test_course_units_release_without_leaks(unit: str, tmp_path: Path, monkeypat
     target = release(unit)
     assert not (target / "graders").exists()
     assert not (target / "assignment.yaml").exists()
+    assert not (target / "fidelity.yaml").exists()

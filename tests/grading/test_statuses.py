@@ -162,7 +162,9 @@ def test_a_killed_runner_is_reported_as_killed_not_as_cpu_time(graded: Path) -> 
 
 def test_student_code_cannot_change_a_timing(graded: Path) -> None:
     speed = next(t for t in results(graded, "fakes_the_clock")["tests"] if t["name"] == "test_quad_is_fast")
-    assert speed["status"] == "failed", speed
+    # Measured slow (failed) or, on a loaded machine, slower than the probe's deadline (timeout):
+    # either way the faked clock bought nothing.
+    assert speed["status"] in ("failed", "timeout"), speed
     honest = next(t for t in results(graded, "blind_spot")["tests"] if t["name"] == "test_quad_is_fast")
     assert honest["status"] == "passed", honest
 

@@ -164,3 +164,54 @@ def test_yardsticks_are_the_kit_functions(name):
     """The a00 yardsticks: one copy, in ``gradcheck``, that the reference and the students' kit re-export."""
     assert name in g.__all__
     assert getattr(ref_np, name) is getattr(gradcheck, name) is getattr(kit, name)
+
+
+# --- the yardsticks as the a00 graders use them (assignments/a00_backprop/graders/test_gradcheck.py) ---
+
+
+def ulp_sensitive(rng: np.random.Generator, h: float = 1e-5) -> np.ndarray:
+    """A 3x4 x of which many entries do not survive ``x + h - 2h + h`` (CONVENTIONS.md, a00)."""
+    x = rng.uniform(-2.0, 2.0, (3, 4))
+    assert np.any(((x + h) - 2 * h) + h != x)
+    return x
+
+
+def test_eval_numerical_gradient_restores_x_bit_for_bit(rng):
+    """x is given back exactly, although moving it by +h, -2h, +h would leave entries one ulp off."""
+    x = ulp_sensitive(rng)
+    before = x.copy()
+    eval_numerical_gradient(lambda v: float(np.sum(np.sin(v))), x)
+    assert np.array_equal(x, before)
+    df = rng.standard_normal(x.shape)
+    eval_numerical_gradient_array(np.tanh, x, df)
+    assert np.array_equal(x, before)
+
+
+def test_eval_numerical_gradient_uses_h_by_keyword(rng):
+    """Centered differences of sum(sin(x)) are cos(x) * sin(h) / h: the step passed as h is the one used."""
+    x = ulp_sensitive(rng)
+    for h in (1e-5, 1e-2):
+        numeric = eval_numerical_gradient(lambda v: float(np.sum(np.sin(v))), x, h=h)
+        assert rel_error(numeric, np.cos(x) * np.sin(h) / h) < 1e-9
+
+
+def test_eval_numerical_gradient_near_a_kink_gives_the_average_slope():
+    """Within h of the kink of |x - c| the centered difference is the offset over h, on either side."""
+    c = np.array([0.3, -1.2, 2.0])
+    offsets = 1e-5 * np.array([0.25, -0.5, 0.75])
+    numeric = eval_numerical_gradient(lambda v: float(np.sum(np.abs(v - c))), c + offsets)
+    assert rel_error(numeric, offsets / 1e-5) < 1e-8
+
+
+def test_eval_numerical_gradient_array_copies_the_output(rng):
+    """A function that returns x itself (a layer in test mode) has the gradient df, not 0."""
+    x, df = ulp_sensitive(rng), rng.standard_normal((3, 4))
+    assert rel_error(eval_numerical_gradient_array(lambda v: v, x, df), df) < 1e-9
+
+
+def test_rel_error_floor_and_symmetry():
+    """0 against 0 is 0 (not NaN); below 1e-8 the floor decides; the sum |x| + |y| makes it symmetric."""
+    assert rel_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert rel_error(1e-10, 3e-10) == pytest.approx(0.02)
+    assert rel_error(1.0, 3.0) == rel_error(3.0, 1.0) == 0.5
+    assert rel_error(-0.5, 0.5) == 1.0

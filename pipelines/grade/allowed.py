@@ -1,0 +1,28 @@
+"""The trusted half of the integrity check (``pipelines.execute.integrity``): no points for probes of
+code that uses modules the unit does not allow, and one clear message saying what and where."""
+
+from __future__ import annotations
+
+from pipelines.execute import statuses
+from pipelines.execute.integrity import allowed_modules, describe, static_violations, tainted
+from pipelines.grade.job import Job
+from pipelines.grade.probe_io import ProbeResult
+
+
+def enforce(job: Job, results: dict[str, ProbeResult]) -> dict[str, ProbeResult]:
+    """``results`` with every probe of a function that reaches a forbidden module turned into a failure."""
+    allowed = allowed_modules(job.unit.config)
+    if allowed is None:
+        return results
+    violations = static_violations(job.export_source, allowed)
+    if not violations:
+        return results
+    taint = tainted(job.export_source, violations)
+    checked = {name: (ProbeResult(name, r.call, outcome="error", error=describe(r.call, taint[r.call], job.unit.name, allowed))
+                      if r.call in taint else r) for name, r in results.items()}
+    used = ", ".join(sorted({f"`{v.what}`" for v in violations}))
+    touched = sorted({r.call for r in results.values() if r.call in taint})
+    consequence = f"the checks of {', '.join(touched)} got no points" if touched else "no check used them"
+    job.flag(statuses.ERROR, f"your export cells use {used}, which {job.unit.name} does not allow there (allowed: "
+                             f"{', '.join(allowed) or 'no imports'}); {consequence}.")
+    return checked

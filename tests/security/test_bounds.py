@@ -1,0 +1,85 @@
+"""Whole-run bounds of one sandboxed command, all its processes together (``pipelines.execute.budget``).
+
+Each test starts one small sandboxed Python that passes one bound while every process stays under
+its own rlimits; where this machine cannot enforce a bound the test is skipped with the doctor's reason.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.execute.budget import support
+from pipelines.execute.sandbox import Limits, run_sandboxed
+
+LIMITS = Limits(memory_mb=1024, cpu_seconds=4, wall_seconds=30, file_mb=16, total_memory_mb=400,
+                max_processes=40, disk_mb=64)
+
+
+def run(tmp_path: Path, code: str, **kw: object):
+    return run_sandboxed([sys.executable, "-c", code], tmp_path, LIMITS, **kw)  # type: ignore[arg-type]
+
+
+def needs(bound: str) -> None:
+    ok, why = support()[bound]
+    if not ok:
+        pytest.skip(f"not enforced here: {why}")
+
+
+def test_memory_of_all_processes_together(tmp_path: Path) -> None:
+    needs("memory (all processes)")
+    code = ("import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n        b = b'x' * (150 * 2**20)\n"
+            "        time.sleep(2)\n        os._exit(0)\nfor _ in range(4):\n    os.wait()\nprint('done')")
+    r = run(tmp_path, code)
+    assert "memory" in r.exceeded, r
+
+
+def test_number_of_processes(tmp_path: Path) -> None:
+    needs("processes")
+    code = ("import os, time\nn = 0\ntry:\n    while n < 500:\n        if os.fork() == 0:\n            time.sleep(20)\n"
+            "            os._exit(0)\n        n += 1\nexcept OSError:\n    print('refused after', n)")
+    r = run(tmp_path, code)
+    assert "processes" in r.exceeded and "refused after" in r.output, r
+    assert r.seconds < 15  # the sleeping children died with the sandbox
+
+
+def test_cpu_time_of_all_processes_together(tmp_path: Path) -> None:
+    needs("cpu time (all processes)")
+    r = run(tmp_path, "import os\nos.fork()\nos.fork()\nwhile True:\n    pass")
+    assert r.exceeded == ("cpu",) and not r.timed_out, r
+
+
+def test_disk_written_in_many_files(tmp_path: Path) -> None:
+    code = "for i in range(40):\n    open(f'/job/f{i}', 'wb').write(b'x' * (8 * 2**20))\nprint('wrote it all')"
+    r = run(tmp_path, code)
+    assert r.exceeded == ("disk",) and "wrote it all" not in r.output, r
+
+
+def test_tmp_is_a_sized_tmpfs(tmp_path: Path) -> None:
+    code = ("try:\n    for i in range(10):\n        open(f'/tmp/big{i}', 'wb').write(b'x' * (10 * 2**20))\n"
+            "    print('fits')\nexcept OSError as e:\n    print('refused', e.errno)")
+    assert "refused 28" in run(tmp_path, code).output  # ENOSPC
+
+
+def test_wall_clock(tmp_path: Path) -> None:
+    limits = Limits(memory_mb=1024, cpu_seconds=60, wall_seconds=2, file_mb=16)
+    r = run_sandboxed([sys.executable, "-c", "import time\ntime.sleep(60)"], tmp_path, limits)
+    assert r.timed_out and r.seconds < 10
+
+
+def test_the_log_is_read_through_its_own_descriptor(tmp_path: Path) -> None:
+    """Replacing the log by a link to /dev/zero (or a pipe) must neither hang nor feed the grader."""
+    code = "import os\nprint('hello')\nos.remove('/job/sandbox.log')\nos.symlink('/dev/zero', '/job/sandbox.log')"
+    r = run(tmp_path, code)
+    assert r.returncode == 0 and "hello" in r.output and "\x00" not in r.output
+
+
+def test_readonly_inputs_stay_as_written(tmp_path: Path) -> None:
+    (tmp_path / "probes.json").write_text("[]")
+    code = ("import os\nfor f in (lambda: open('/job/probes.json', 'w'), lambda: os.remove('/job/probes.json'),\n"
+            "          lambda: os.rename('/job/probes.json', '/job/x')):\n    try:\n        f()\n        print('CHANGED')\n"
+            "    except OSError:\n        pass")
+    r = run(tmp_path, code, readonly=("probes.json",))
+    assert "CHANGED" not in r.output and (tmp_path / "probes.json").read_text() == "[]"

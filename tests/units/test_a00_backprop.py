@@ -1,0 +1,157 @@
+"""Unit a00 end to end: the generated example submissions, graded as `dvc repro` grades them, and the
+notebook's visible self-checks on the source solution.
+
+The unit has no data set: the throwaway project holds no prepared data at all, which is also the check
+that the engine grades a unit with ``datasets: []``. Each example student must get the status and the
+partial score its defect deserves: the expectations are written per grader test, by name.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from pipelines.examples import make_examples
+from pipelines.grade.batch import autograde
+from pipelines.grade.notebook import grade_id, is_export
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = "a00_backprop"
+CELL_TIMEOUT = 15  # seconds; the slowest cell of the notebook takes well under one
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throwaway project holding a00 and its reference code, with no data; the environment points at it."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "assignments" / UNIT, root / "assignments" / UNIT)
+    shutil.copytree(REPO / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["units"][UNIT]["sandbox"]["notebook"]["cell_timeout"] = CELL_TIMEOUT
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPGRADE_ROOT", str(root))
+        mp.setenv("DEEPGRADE_DATA_DIR", str(root / "data"))
+        mp.delenv("DEEPGRADE_DATA_MIRROR", raising=False)
+        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
+        from pipelines.params import _load
+
+        _load.cache_clear()
+        yield root
+        _load.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def graded(project: Path) -> Path:
+    """Grade the example submissions of a00 in the throwaway project; returns the output folder."""
+    make_examples(UNIT, project / "submitted")
+    assert autograde(UNIT, project / "submitted", project / "graded", workers=2).failed == 0
+    return project / "graded"
+
+
+def results(graded: Path, student: str) -> dict:
+    return json.loads((graded / student / "results.json").read_text())
+
+
+def failed(result: dict) -> set[str]:
+    return {t["name"] for t in result["tests"] if t["points"] < t["max_points"]}
+
+
+def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
+    with open(graded / "grades.csv", newline="") as f:
+        rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
+    assert rows == {"full": "ok", "half_done": "error", "wrong_gradient": "error",
+                    "timeout": "timeout", "invalid_json": "invalid_notebook"}
+
+
+def test_the_full_solution_gets_full_marks(graded: Path) -> None:
+    r = results(graded, "full")
+    assert r["score"] == r["max_score"] == 26, failed(r)
+
+
+NEURON = {"test_sigmoid_neuron_notes_example", "test_sigmoid_neuron_forward", "test_sigmoid_neuron_backward"}
+ARRAY_CHECKER = {"test_eval_numerical_gradient_array_exact", "test_eval_numerical_gradient_array_step",
+                 "test_eval_numerical_gradient_array_copies_output", "test_eval_numerical_gradient_array_leaves_inputs"}
+
+
+def test_half_done_loses_exactly_the_unanswered_functions(graded: Path) -> None:
+    r = results(graded, "half_done")
+    assert failed(r) == NEURON | ARRAY_CHECKER
+    assert r["score"] == 26 - 7
+    message = next(t["message"] for t in r["tests"] if t["name"] == "test_sigmoid_neuron_forward")
+    assert message.startswith("sigmoid_neuron_forward is not implemented yet") and "raise NotImplementedError()" in message
+
+
+def test_wrong_gradient_loses_the_sigmoid_gradient_checks_and_what_builds_on_them(graded: Path) -> None:
+    r = results(graded, "wrong_gradient")
+    # The neuron's backward pass goes through the student's sigmoid gate.
+    assert failed(r) == {"test_sigmoid_gate_backward", "test_sigmoid_gate_saturated",
+                         "test_sigmoid_neuron_notes_example", "test_sigmoid_neuron_backward"}
+    message = next(t["message"] for t in r["tests"] if t["name"] == "test_sigmoid_gate_backward")
+    assert "sigmoid_gate_backward's dx: relative error" in message and "tolerance" in message
+    assert any("dx should be s * (1 - s) * dout" in m for m in r["messages"])  # the notebook's own check
+
+
+def test_endless_loop_times_out_and_keeps_the_functions(graded: Path) -> None:
+    r = results(graded, "timeout")
+    assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
+    source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
+    position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "h_sweep")
+    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    # The functions are graded from the export cells; the sweep was never exported.
+    assert failed(r) == {"test_h_sweep"}
+
+
+def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
+    r = results(graded, "invalid_json")
+    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
+    assert "not a valid Jupyter notebook" in r["messages"][0]
+
+
+def test_feedback_shows_no_solution_code(graded: Path) -> None:
+    solution = "grad[ix] = (fxph - fxmh) / (2 * h)"
+    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
+        html = (graded / student / "feedback.html").read_text()
+        assert solution not in html and "def test_" not in html
+
+
+SELF_CHECKS = ("check_gates", "check_circuit", "check_sigmoid_gate", "check_sigmoid_neuron", "check_rel_error",
+               "check_eval_numerical_gradient", "check_eval_numerical_gradient_array")
+GLOBAL_STATES = range(3)
+
+
+def test_self_checks_pass_the_solution_whatever_the_global_random_state(project: Path, tmp_path: Path) -> None:
+    """Each visible check of a function, run on the source solution after ``np.random.seed(k)``, passes
+    and prints the same every time: the checks draw only from generators they seed themselves."""
+    from nbclient import NotebookClient
+
+    source = nbformat.read(project / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
+    cells = {grade_id(cell): cell for cell in source.cells}
+    nb = nbformat.v4.new_notebook(metadata=source.metadata)
+    nb.cells = [cells["parameters"], cells["setup"], *filter(is_export, source.cells)]
+    for k in GLOBAL_STATES:
+        nb.cells.append(nbformat.v4.new_code_cell(f"np.random.seed({k})"))
+        nb.cells.extend(nbformat.from_dict(dict(cells[check])) for check in SELF_CHECKS)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    failures: list[str] = []
+    printed: dict[str, set[str]] = {}
+    for cell in nb.cells:
+        check = grade_id(cell)
+        if check not in SELF_CHECKS:
+            continue
+        failures += [f"{check}: {o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        printed.setdefault(check, set()).add(text)
+    assert failures == []
+    assert {check: len(texts) for check, texts in printed.items()} == dict.fromkeys(SELF_CHECKS, 1)
