@@ -206,6 +206,52 @@ def test_relu_gradient_at_zero_is_zero(device: str) -> None:
     np.testing.assert_array_equal(dx, t_dx)
 
 
+def test_svm_gradient_at_a_zero_margin_is_zero(device: str) -> None:
+    """Margins of exactly 0 add nothing to the SVM loss or its gradient, in numpy as in torch's
+    multi_margin_loss: a03's graders compare students with autograd on integer scores, where many
+    margins are exactly 0, so the two must agree there."""
+    x = np.array([[1.0, 0.0, 2.0], [2.0, 1.0, 1.0], [0.0, -1.0, 3.0]])
+    y = np.array([0, 0, 2])
+    loss, dx = svm_loss(x, y)
+    assert loss == pytest.approx(2.0 / 3)
+    np.testing.assert_array_equal(dx * 3, [[-1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    t_loss, (t_dx,) = value_and_grads(t_layers.svm_loss, [x, y], wrt=[0], device=device)
+    assert float(t_loss) == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(dx, t_dx, rtol=0, atol=1e-15)
+
+
+def test_softmax_loss_with_an_offset_per_row(device: str) -> None:
+    """Scores in the thousands with a different offset per example (a03's huge-score probe): finite,
+    and equal to torch's cross-entropy."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-3000, 3000, (6, 1)) + 10 * rng.standard_normal((6, 5))
+    y = rng.integers(0, 5, 6)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        loss, dx = softmax_loss(x, y)
+    t_loss, (t_dx,) = value_and_grads(t_layers.softmax_loss, [x, y], wrt=[0], device=device)
+    assert loss == pytest.approx(float(t_loss), rel=1e-12)
+    assert rel_error(dx, t_dx) < TOL64
+
+
+def test_layers_and_losses_leave_their_inputs(rng: np.random.Generator) -> None:
+    """No forward or backward pass writes into its inputs, dout or its cache (the book's relu_backward
+    writes into dout): backward twice on one cache gives the same gradients."""
+    x, w, b = rng.standard_normal((4, 3, 2)), rng.standard_normal((6, 5)), rng.standard_normal(5)
+    dout, scores, y = rng.standard_normal((4, 5)), rng.standard_normal((4, 5)), rng.integers(0, 5, 4)
+    given = [a.copy() for a in (x, w, b, dout, scores)]
+    for forward, backward, args in ((affine_forward, affine_backward, (x, w, b)), (relu_forward, relu_backward, (dout,)),
+                                    (affine_relu_forward, affine_relu_backward, (x, w, b))):
+        _, cache = forward(*args)
+        first = backward(dout, cache)
+        second = backward(dout, cache)
+        for g1, g2 in zip(first if isinstance(first, tuple) else (first,), second if isinstance(second, tuple) else (second,)):
+            np.testing.assert_array_equal(g1, g2)
+    for loss_fn in (svm_loss, softmax_loss):
+        loss_fn(scores, y)
+    for before, after in zip(given, (x, w, b, dout, scores)):
+        np.testing.assert_array_equal(before, after)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layers_keep_dtype(dtype, rng: np.random.Generator) -> None:
     x = rng.standard_normal((4, 3)).astype(dtype)
