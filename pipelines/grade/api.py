@@ -154,7 +154,11 @@ def check_unmodified(what: str, run: Any, i: int, section: str = "args") -> None
     (``run`` is a ``result(...)`` probe; the sandbox compares each array input after the call)."""
     if run.modified(i, section):
         before = np.asarray(run.inputs[section][i], dtype=np.float64)
-        changed = int(np.sum(~np.isclose(run.arg_after(i, section), before, rtol=0, atol=0, equal_nan=True)))
+        after = np.asarray(run.arg_after(i, section), dtype=np.float64)
+        if after.shape != before.shape:
+            raise StudentCheckFailed(f"{what} was reshaped in place (from {before.shape} to {after.shape}); "
+                                     "inputs must be left as they were given (work on a copy).")
+        changed = int(np.sum(after != before) - np.sum(np.isnan(after) & np.isnan(before)))
         raise StudentCheckFailed(
             f"{what} was modified in place ({changed} of {before.size} entries changed); "
             "inputs must be left as they were given (work on a copy)."

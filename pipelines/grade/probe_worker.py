@@ -85,11 +85,23 @@ def _described(exc: BaseException) -> str:
     return f"{type(exc).__name__}{': ' + detail if detail else ''}{_where(exc)}"
 
 
+def _innermost_student_function(exc: BaseException) -> str | None:
+    """The qualified name (``FullyConnectedNet.__init__``, not ``__init__``) of the innermost function
+    of the export cells that ``exc`` went through, if any."""
+    names = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == EXPORT_FILE and code.co_name != "<module>":
+            names.append(code.co_qualname)
+        tb = tb.tb_next
+    return names[-1] if names else None
+
+
 def student_error(exc: BaseException, call: str) -> tuple[str, str]:
     """(outcome, message) for an exception raised while running ``call``: the function that actually
     raised it (the innermost of the student's frames) and the student's own line, no engine frames."""
-    frames = _student_frames(exc)
-    culprit = frames[-1].name if frames and frames[-1].name != "<module>" else call
+    culprit = _innermost_student_function(exc) or call
     via = f" ({call} calls it)" if culprit != call else ""
     if isinstance(exc, NotImplementedError):
         return "not_implemented", f"{culprit} is not implemented yet{via}: it raised NotImplementedError{_where(exc)}"

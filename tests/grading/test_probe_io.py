@@ -125,3 +125,30 @@ def test_strings_none_and_constructor_keywords_reach_a_class(tmp_path: Path) -> 
     module = _module("class Layer:\n    def __init__(self, n, rng, activation='tanh'):\n"
                      "        assert rng is None and activation == 'sigmoid'\n        self.n = n\n")
     assert call_probe(module, spec, inputs)["attr/n"] == 3  # attributes alone take the class path
+
+
+def test_a_students_error_names_the_method_with_its_class() -> None:
+    from pipelines.grade.probe_worker import call_probe, student_error
+
+    module = _module("class Net:\n    def __init__(self, n):\n        raise NotImplementedError\n"
+                     "def make_net(n):\n    return Net(n)\n")
+    spec = {"call": "make_net", "methods": [], "attrs": [], "numeric_grad": None}
+    try:
+        call_probe(module, spec, {"args": [3]})
+    except NotImplementedError as exc:
+        outcome, message = student_error(exc, "make_net")
+    else:
+        raise AssertionError("the probe should have raised")
+    assert outcome == "not_implemented"
+    assert message.startswith("Net.__init__ is not implemented yet (make_net calls it)"), message
+
+
+def test_check_unmodified_reports_a_reshape_as_the_students_fault() -> None:
+    from pipelines.grade.api import StudentCheckFailed, check_unmodified
+    from pipelines.grade.probe_io import ProbeResult
+    from pipelines.grade.score import ProbeRun
+
+    x = np.zeros((2, 3))
+    reshaped = ProbeResult("p", "affine_forward", after={"args": {0: np.zeros(6)}})
+    with pytest.raises(StudentCheckFailed, match=r"x was reshaped in place \(from \(2, 3\) to \(6,\)\)"):
+        check_unmodified("x", ProbeRun({"args": [x]}, reshaped), 0)

@@ -117,7 +117,7 @@ def test_half_done_keeps_the_layers_and_loses_the_deep_network(graded: Path) -> 
     message = next(t["message"] for t in r["tests"] if t["name"] == "test_fc_net_gradients")
     # The probe worker names the innermost unfinished function (the constructor) and the read-only
     # adapter that called it.
-    assert message.startswith("__init__ is not implemented yet (fully_connected_net_loss calls it)")
+    assert message.startswith("FullyConnectedNet.__init__ is not implemented yet (fully_connected_net_loss calls it)")
     assert 0 < r["score"] < r["max_score"]
 
 
