@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import tempfile
 import textwrap
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import yaml
 
 from pipelines.errors import DeepgradeError
 from pipelines.grade import notebook as nbtools
+from pipelines.grade.allowed import enforce
 from pipelines.grade.job import Job
 from pipelines.grade.probing import make_probes, read_probe_report, run_probes
 from pipelines.grade.submission import score_with
@@ -40,6 +42,7 @@ from pipelines.results import TestResult
 
 FIDELITY_FILE = "fidelity.yaml"
 MIN_BUGS = 5
+PROJECT_ENV = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR")
 MIN_CORRECT = 2
 KINDS = ("bug", "equivalent", "correct")
 
@@ -259,6 +262,41 @@ def affected_names(before: str, after: str) -> set[str] | None:
     return affected
 
 
+@dataclass
+class _Probed:
+    """A variant's sandboxed probe run, before anything of it is read (see ``check_fidelity``)."""
+
+    variant: Variant
+    job: Job
+    specs: list[dict[str, Any]]
+    report: bytes
+    run: dict[str, Any]
+
+
+def _fidelity_job(unit: Unit, work: Path, label: str) -> Job:
+    folder = work / hashlib.sha256(label.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    # One student id and digest for every variant: identical probe inputs, so verdicts compare.
+    return Job(unit, "fidelity", folder, work / "data", int(unit.params.get("seed", 0)), "fidelity")
+
+
+def _probe_run(unit_name: str, work: str, label: str, source: str, specs: list[dict[str, Any]],
+               inputs: dict[str, Any], env: dict[str, str] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """One sandboxed probe run (in a pool worker: a single-threaded process, so the sandbox's fork
+    never copies a lock another thread holds). ``env``: the caller's project settings, which a
+    fork server started earlier in the same process may predate."""
+    if env is not None:
+        from pipelines.params import _load
+
+        for key in PROJECT_ENV:
+            os.environ.pop(key, None)
+        os.environ.update(env)
+        _load.cache_clear()
+    job = _fidelity_job(Unit.load(unit_name), Path(work), label)
+    job.export_source = source
+    return run_probes(job, specs, inputs)
+
+
 class _Grader:
     """Probe and score export sources on fixed probe inputs (the same for every variant). A variant
     re-runs only the probes whose call its edit can reach, and re-scores only the tests that read
@@ -267,74 +305,95 @@ class _Grader:
     def __init__(self, unit: Unit, work: Path) -> None:
         self.unit = unit
         self.work = work
-        self.scoring = threading.Lock()  # pytest is not thread-safe; the probe runs overlap
         (work / "data").mkdir(parents=True, exist_ok=True)
         self.specs, self.inputs = make_probes(self._job("baseline"))
         self.source = export_source(unit)
-        job, self.results = self.probe("source", self.source, self.specs)
-        self.baseline, plugin = score_with(job, self.inputs, self.results)
+        probed = self.run(None, self.source, self.specs)
+        self.results = self.read(probed)
+        self.baseline, plugin = score_with(probed.job, self.inputs, self.results)
         self.reads = plugin.probes_used
 
     def _job(self, label: str) -> Job:
-        folder = self.work / hashlib.sha256(label.encode()).hexdigest()[:16]
-        folder.mkdir(parents=True, exist_ok=True)
-        # One student id and digest for every variant: identical probe inputs, so verdicts compare.
-        return Job(self.unit, "fidelity", folder, self.work / "data", int(self.unit.params.get("seed", 0)), "fidelity")
+        return _fidelity_job(self.unit, self.work, label)
 
-    def probe(self, label: str, source: str, specs: list[dict[str, Any]]) -> tuple[Job, dict[str, Any]]:
+    def run(self, variant: Variant | None, source: str, specs: list[dict[str, Any]]) -> _Probed:
+        """The sandboxed probe run, here."""
+        label = variant.label if variant else "source"
+        report, run = _probe_run(self.unit.name, str(self.work), label, source, specs,
+                                 {s["name"]: self.inputs[s["name"]] for s in specs})
+        return self.probed(variant, label, source, specs, report, run)
+
+    def probed(self, variant: Variant | None, label: str, source: str, specs: list[dict[str, Any]],
+               report: bytes, run: dict[str, Any]) -> _Probed:
         job = self._job(label)
         job.export_source = source
-        report, run = run_probes(job, specs, {s["name"]: self.inputs[s["name"]] for s in specs})
-        return job, read_probe_report(job, specs, report, run)
+        return _Probed(variant or Variant("", "source", "correct", "", ""), job, specs, report, run)
 
-    def grade(self, variant: Variant, source: str, names: set[str] | None) -> tuple[list[TestResult], list[str]]:
-        """The variant's tests (re-run where the edit reaches: ``names``, None for everywhere; the
-        source's elsewhere) and any grader errors."""
-        specs = [s for s in self.specs if names is None or s["call"] in names]
-        job, results = self.probe(variant.label, source, specs)
-        touched = {s["name"] for s in specs}
+    def read(self, probed: _Probed) -> dict[str, Any]:
+        """The probe results as grading takes them, the integrity rule of assignment.yaml included."""
+        return enforce(probed.job, read_probe_report(probed.job, probed.specs, probed.report, probed.run))
+
+    def specs_for(self, names: set[str] | None) -> list[dict[str, Any]]:
+        """The probes an edit reaching ``names`` (None: anything) can change."""
+        return [s for s in self.specs if names is None or s["call"] in names]
+
+    def grade(self, probed: _Probed) -> tuple[list[TestResult], list[str]]:
+        """The variant's tests (re-run where its probes ran, the source's elsewhere) and grader errors."""
+        results = self.read(probed)
+        touched = {s["name"] for s in probed.specs}
         rerun = sorted(test for test, used in self.reads.items() if used & touched)
-        with self.scoring:
-            tests, plugin = score_with(job, self.inputs, {**self.results, **results}, rerun)
+        tests, plugin = score_with(probed.job, self.inputs, {**self.results, **results}, rerun)
         fresh = {t.name: t for t in tests}
-        return [fresh.get(t.name, t) for t in self.baseline], plugin.internal_errors + job.internal
+        unscored = sorted(set(rerun) - set(fresh))
+        if unscored:  # a grader run that never reported must not read as "every test still passes"
+            raise DeepgradeError(f"the graders did not score {', '.join(unscored)}: "
+                                 + "; ".join(plugin.internal_errors + probed.job.internal)[-600:])
+        return [fresh.get(t.name, t) for t in self.baseline], plugin.internal_errors + probed.job.internal
 
 
 def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], None] | None = None) -> FidelityReport:
-    """Grade the source and every variant of ``unit`` (probe + score only) and judge each variant."""
+    """Grade the source and every variant of ``unit`` (probe + score only) and judge each variant.
+
+    Only the sandboxed probe runs overlap, in worker processes; building and parsing variants, reading
+    reports and scoring stay in this process, on one thread: CPython 3.11's parser keeps
+    interpreter-wide state that two threads parsing at once corrupt (gh-106905, "AST constructor
+    recursion depth mismatch"), pytest parses as it scores, and a sandbox forked from a thread while
+    another holds a lock can hang."""
     variants = load_variants(unit)
     coverage = coverage_problems(unit, variants)
     with tempfile.TemporaryDirectory(prefix=f"fidelity-{unit.name}-") as tmp:
         grader = _Grader(unit, Path(tmp))
         passing = {t.name for t in grader.baseline if t.status == "passed"}
-
-        # Every variant is built and parsed here, before the pool: CPython 3.11's ast module is not
-        # safe to use from several threads at once (gh-106905).
-        built: list[tuple[Variant, str, set[str] | None] | Verdict] = []
+        verdicts: dict[str, Verdict] = {}
+        runs: list[tuple[Variant, str, list[dict[str, Any]]]] = []
         for variant in variants:
             try:
                 source = export_source(unit, variant)
-                built.append((variant, source, affected_names(grader.source, source)))
+                runs.append((variant, source, grader.specs_for(affected_names(grader.source, source))))
             except (DeepgradeError, SyntaxError) as exc:
-                built.append(Verdict(variant, error=str(exc)))
+                verdicts[variant.label] = Verdict(variant, error=str(exc))
 
-        def run(item: tuple[Variant, str, set[str] | None] | Verdict) -> Verdict:
-            if isinstance(item, Verdict):
-                return item
-            variant, source, names = item
-            tests, internal = grader.grade(variant, source, names)
+        def judge(probed: _Probed) -> Verdict:
+            try:
+                tests, internal = grader.grade(probed)
+            except DeepgradeError as exc:
+                return Verdict(probed.variant, error=str(exc))
             lost = [t for t in tests if t.name in passing and t.status != "passed"]
             error = "grader error: " + internal[0][-600:] if internal and any(t.status == "error" for t in lost) else None
-            return Verdict(variant, lost, error)
+            return Verdict(probed.variant, lost, error)
 
-        verdicts = []
-        # Probe runs are sandboxed subprocesses and overlap in threads; scoring takes turns.
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for verdict in pool.map(run, built):
-                verdicts.append(verdict)
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload(["pipelines.grade.probing"])
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx) as pool:
+            env = {k: os.environ[k] for k in PROJECT_ENV if k in os.environ}
+            futures = [pool.submit(_probe_run, unit.name, tmp, v.label, source, specs,
+                                   {s["name"]: grader.inputs[s["name"]] for s in specs}, env) for v, source, specs in runs]
+            for (variant, source, specs), future in zip(runs, futures, strict=True):
+                report, run = future.result()
+                verdicts[variant.label] = judge(grader.probed(variant, variant.label, source, specs, report, run))
                 if progress:
-                    progress(verdict.variant.label)
-    return FidelityReport(unit.name, grader.baseline, verdicts, coverage)
+                    progress(variant.label)
+    return FidelityReport(unit.name, grader.baseline, [verdicts[v.label] for v in variants], coverage)
 
 
 def print_report(report: FidelityReport) -> int:

@@ -222,6 +222,9 @@ def run_graders(unit: Unit, plugin: GraderPlugin, only: list[str] | None = None)
         # Both run gc.collect() twice at the end of every session: 0.16 s of a 0.24 s toy scoring.
         "-p", "no:unraisableexception",
         "-p", "no:threadexception",
+        # Capture at the Python level, not by dup2 on the process's fds 1 and 2: a thread of the caller
+        # (the fidelity checks run probes beside scoring) may open and close fds meanwhile.
+        "--capture=sys",
         "--import-mode=importlib",
         "--rootdir", str(unit.graders_dir),
         "-o", "addopts=",
