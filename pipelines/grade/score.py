@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -209,6 +210,18 @@ def _no_plugin_autoload() -> Iterator[None]:
             os.environ[key] = before
 
 
+def _forget_other_units_graders(unit: Unit) -> None:
+    """pytest's importlib mode returns a module already in ``sys.modules`` under the same name, and a
+    graders folder has no package: every unit's ``graders/test_losses.py`` is ``test_losses``. A
+    process that scores two units (fidelity checks, tests) would otherwise run the first unit's
+    tests for the second, so an entry of that name from another file is dropped first."""
+    for path in unit.graders_dir.glob("test_*.py"):
+        module = sys.modules.get(path.stem)
+        where = getattr(module, "__file__", None)
+        if module is not None and (where is None or Path(where).resolve() != path.resolve()):
+            del sys.modules[path.stem]
+
+
 def run_graders(unit: Unit, plugin: GraderPlugin, only: list[str] | None = None) -> list[TestResult]:
     """Run every grader test of ``unit`` (or those named in ``only``, and any whose name contains one
     of them) with ``plugin``; pytest's own output is swallowed."""
@@ -232,6 +245,7 @@ def run_graders(unit: Unit, plugin: GraderPlugin, only: list[str] | None = None)
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
         *(["-k", " or ".join(only)] if only else []),
     ]
+    _forget_other_units_graders(unit)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _no_plugin_autoload():
         code = pytest.main(args, plugins=[plugin])
