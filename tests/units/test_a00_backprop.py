@@ -9,18 +9,14 @@ partial score its defect deserves: the expectations are written per grader test,
 from __future__ import annotations
 
 import csv
-import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
-from pipelines.examples import make_examples
-from pipelines.grade.batch import autograde
 from pipelines.grade.notebook import grade_id, is_export
+from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a00_backprop"
@@ -30,38 +26,15 @@ CELL_TIMEOUT = 15  # seconds; the slowest cell of the notebook takes well under 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A throwaway project holding a00 and its reference code, with no data; the environment points at it."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "assignments" / UNIT, root / "assignments" / UNIT)
-    shutil.copytree(REPO / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["units"][UNIT]["sandbox"]["notebook"]["cell_timeout"] = CELL_TIMEOUT
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.setenv("DEEPGRADE_DATA_DIR", str(root / "data"))
-        mp.delenv("DEEPGRADE_DATA_MIRROR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
-        yield root
-        _load.cache_clear()
+    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=())
 
 
 @pytest.fixture(scope="module")
 def graded(project: Path) -> Path:
     """Grade the example submissions of a00 in the throwaway project; returns the output folder."""
-    make_examples(UNIT, project / "submitted")
-    assert autograde(UNIT, project / "submitted", project / "graded", workers=2).failed == 0
-    return project / "graded"
+    return harness.grade_examples(UNIT, project)
 
 
-def results(graded: Path, student: str) -> dict:
-    return json.loads((graded / student / "results.json").read_text())
-
-
-def failed(result: dict) -> set[str]:
-    return {t["name"] for t in result["tests"] if t["points"] < t["max_points"]}
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
@@ -72,8 +45,8 @@ def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
 
 
 def test_the_full_solution_gets_full_marks(graded: Path) -> None:
-    r = results(graded, "full")
-    assert r["score"] == r["max_score"] == 26, failed(r)
+    r = harness.results(graded, "full")
+    assert r["score"] == r["max_score"] == 26, harness.failed(r)
 
 
 NEURON = {"test_sigmoid_neuron_notes_example", "test_sigmoid_neuron_forward", "test_sigmoid_neuron_backward"}
@@ -82,17 +55,17 @@ ARRAY_CHECKER = {"test_eval_numerical_gradient_array_exact", "test_eval_numerica
 
 
 def test_half_done_loses_exactly_the_unanswered_functions(graded: Path) -> None:
-    r = results(graded, "half_done")
-    assert failed(r) == NEURON | ARRAY_CHECKER
+    r = harness.results(graded, "half_done")
+    assert harness.failed(r) == NEURON | ARRAY_CHECKER
     assert r["score"] == 26 - 7
     message = next(t["message"] for t in r["tests"] if t["name"] == "test_sigmoid_neuron_forward")
     assert message.startswith("sigmoid_neuron_forward is not implemented yet") and "raise NotImplementedError()" in message
 
 
 def test_wrong_gradient_loses_the_sigmoid_gradient_checks_and_what_builds_on_them(graded: Path) -> None:
-    r = results(graded, "wrong_gradient")
+    r = harness.results(graded, "wrong_gradient")
     # The neuron's backward pass goes through the student's sigmoid gate.
-    assert failed(r) == {"test_sigmoid_gate_backward", "test_sigmoid_gate_saturated",
+    assert harness.failed(r) == {"test_sigmoid_gate_backward", "test_sigmoid_gate_saturated",
                          "test_sigmoid_neuron_notes_example", "test_sigmoid_neuron_backward"}
     message = next(t["message"] for t in r["tests"] if t["name"] == "test_sigmoid_gate_backward")
     assert "sigmoid_gate_backward's dx: relative error" in message and "tolerance" in message
@@ -100,17 +73,17 @@ def test_wrong_gradient_loses_the_sigmoid_gradient_checks_and_what_builds_on_the
 
 
 def test_endless_loop_times_out_and_keeps_the_functions(graded: Path) -> None:
-    r = results(graded, "timeout")
+    r = harness.results(graded, "timeout")
     assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
     source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
     position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "h_sweep")
     assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
     # The functions are graded from the export cells; the sweep was never exported.
-    assert failed(r) == {"test_h_sweep"}
+    assert harness.failed(r) == {"test_h_sweep"}
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
-    r = results(graded, "invalid_json")
+    r = harness.results(graded, "invalid_json")
     assert (r["status"], r["score"]) == ("invalid_notebook", 0)
     assert "not a valid Jupyter notebook" in r["messages"][0]
 

@@ -11,82 +11,36 @@ the partial score its defect deserves: the expectations are written per grader t
 from __future__ import annotations
 
 import csv
-import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
-import yaml
 
-from pipelines.data.fetch import fetch
-from pipelines.data.prepare import prepare
-from pipelines.examples import make_examples
-from pipelines.grade.batch import autograde
 from pipelines.grade.notebook import grade_id, is_export
-from tests.data import fixtures
+from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a02_mnist_logreg_mlp"
 CELL_TIMEOUT = 20  # seconds; the fixture's slowest cell (the MLP's three epochs) takes about 2 s
-TRAIN_ROWS, TEST_ROWS = 1800, 400  # 1,500 train and 300 validation rows after the 1/6 split
 
 
-def learnable_mnist(root: Path, rng: np.random.Generator) -> None:
-    """Official-format IDX files drawn around ten random 28x28 templates (a subset-declaring mirror)."""
-    templates = rng.random((10, 28, 28)) < 0.3
-    for images, labels, rows in (("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", TRAIN_ROWS),
-                                 ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", TEST_ROWS)):
-        y = rng.integers(0, 10, rows)
-        pixels = 200 * templates[y] + rng.normal(0, 50, (rows, 28, 28))
-        fixtures.write_idx_gz(root / "mnist" / images, np.clip(pixels, 0, 255))
-        fixtures.write_idx_gz(root / "mnist" / labels, y)
-    fixtures.write_manifest(root)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A throwaway project holding a02, its MNIST fixture fetched and prepared; the environment points
     at it (so ``load_mnist()``, here and in a kernel started from here, reads the fixture)."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "assignments" / UNIT, root / "assignments" / UNIT)
-    shutil.copytree(REPO / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["units"][UNIT]["sandbox"]["notebook"]["cell_timeout"] = CELL_TIMEOUT
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    mirror = root / "mirror"
-    learnable_mnist(mirror, np.random.default_rng(7))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.setenv("DEEPGRADE_DATA_DIR", str(root / "data"))
-        mp.setenv("DEEPGRADE_DATA_MIRROR", str(mirror))
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
-        fetch("mnist")
-        prepare("mnist")
-        yield root
-        _load.cache_clear()
+    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=("mnist",))
 
 
 @pytest.fixture(scope="module")
 def graded(project: Path) -> Path:
     """Grade the example submissions of a02 in the throwaway project; returns the output folder."""
-    make_examples(UNIT, project / "submitted")
-    assert autograde(UNIT, project / "submitted", project / "graded", workers=2).failed == 0
-    return project / "graded"
+    return harness.grade_examples(UNIT, project)
 
 
-def results(graded: Path, student: str) -> dict:
-    return json.loads((graded / student / "results.json").read_text())
-
-
-def failed(result: dict) -> set[str]:
-    return {t["name"] for t in result["tests"] if t["points"] < t["max_points"]}
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
@@ -97,45 +51,45 @@ def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
 
 
 def test_the_full_solution_gets_full_marks(graded: Path) -> None:
-    r = results(graded, "full")
-    assert r["score"] == r["max_score"] > 0, failed(r)
+    r = harness.results(graded, "full")
+    assert r["score"] == r["max_score"] > 0, harness.failed(r)
     errors = {t["name"]: t["message"] for t in r["tests"] if t["name"].endswith("test_error")}
     assert set(errors) == {"test_lr_test_error", "test_mlp_test_error"}
     assert all("allowed" in message for message in errors.values())
 
 
 def test_half_done_keeps_the_logistic_regression_and_loses_the_mlp(graded: Path) -> None:
-    r = results(graded, "half_done")
+    r = harness.results(graded, "half_done")
     mlp_tests = {t["name"] for t in r["tests"] if t["name"].startswith("test_mlp_")}
     # MLP.__init__ and get_params are given code: the initialisation check still passes.
-    assert failed(r) == mlp_tests - {"test_mlp_init"}
+    assert harness.failed(r) == mlp_tests - {"test_mlp_init"}
     message = next(t["message"] for t in r["tests"] if t["name"] == "test_mlp_cost")
     assert "is not implemented yet" in message and "raise NotImplementedError()" in message
     assert 0 < r["score"] < r["max_score"]
 
 
 def test_wrong_gradient_loses_exactly_the_gradient_checks(graded: Path) -> None:
-    r = results(graded, "wrong_gradient")
+    r = harness.results(graded, "wrong_gradient")
     gradient_checks = {"test_mlp_gradients", "test_mlp_batch_of_one", "test_mlp_sgd_step", "test_mlp_own_numeric_gradient"}
     # Training with the wrong gradient may or may not cost test error; nothing else may be lost.
-    assert gradient_checks <= failed(r) <= gradient_checks | {"test_mlp_test_error"}
+    assert gradient_checks <= harness.failed(r) <= gradient_checks | {"test_mlp_test_error"}
     message = next(t["message"] for t in r["tests"] if t["name"] == "test_mlp_gradients")
     assert "dW1: relative error" in message and "tolerance" in message
     assert any("dW1 does not match the numeric gradient of your cost" in m for m in r["messages"])  # the notebook's own check
 
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
-    r = results(graded, "timeout")
+    r = harness.results(graded, "timeout")
     assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
     source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
     position = 1 + next(i for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "train_mlp")
     assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
     # The classes are graded from the export cells; the predictions were never exported.
-    assert failed(r) == {"test_lr_test_error", "test_mlp_test_error"}
+    assert harness.failed(r) == {"test_lr_test_error", "test_mlp_test_error"}
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
-    r = results(graded, "invalid_json")
+    r = harness.results(graded, "invalid_json")
     assert (r["status"], r["score"]) == ("invalid_notebook", 0)
     assert "not a valid Jupyter notebook" in r["messages"][0]
 

@@ -11,84 +11,37 @@ partial score its defect deserves: the expectations are written per grader test,
 from __future__ import annotations
 
 import csv
-import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
-import yaml
 
-from pipelines.data.fetch import fetch
-from pipelines.data.prepare import prepare
-from pipelines.examples import make_examples
-from pipelines.grade.batch import autograde
 from pipelines.grade.notebook import grade_id, is_export
-from tests.data import fixtures
+from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a03_fc_nets"
 CELL_TIMEOUT = 60  # seconds; the fixture's slowest cells (training a network) take 5-15 s
 
 
-def learnable_cifar(root: Path, rng: np.random.Generator) -> None:
-    """Official-format batches (uneven sizes, like the mirror) drawn around ten class templates."""
-    templates = rng.choice([-1.0, 1.0], size=(10, 3072))
-    for name, rows in {**{f"data_batch_{i}": 230 + 10 * i for i in range(1, 6)}, "test_batch": 300}.items():
-        labels = rng.integers(0, 10, rows)
-        pixels = 128 + 10 * templates[labels] + rng.normal(0, 40, (rows, 3072))
-        fixtures.write_cifar_batch(root / "cifar-10-batches-py" / name, np.clip(pixels, 0, 255), labels.tolist())
-    fixtures.write_cifar_meta(root / "cifar-10-batches-py" / "batches.meta")
-    fixtures.write_manifest(root)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A throwaway project holding a03, its CIFAR-10 fixture fetched and prepared; the environment
     points at it (so ``load_cifar10()``, here and in a kernel started from here, reads the fixture)."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "assignments" / UNIT, root / "assignments" / UNIT)
-    shutil.copytree(REPO / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["units"][UNIT]["sandbox"]["notebook"]["cell_timeout"] = CELL_TIMEOUT
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    mirror = root / "mirror"
-    learnable_cifar(mirror, np.random.default_rng(7))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.setenv("DEEPGRADE_DATA_DIR", str(root / "data"))
-        mp.setenv("DEEPGRADE_DATA_MIRROR", str(mirror))
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
-        fetch("cifar10")
-        prepare("cifar10")
-        yield root
-        _load.cache_clear()
+    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=("cifar10",))
 
 
 @pytest.fixture(scope="module")
 def graded(project: Path) -> Path:
     """Grade the example submissions of a03 in the throwaway project; returns the output folder."""
-    make_examples(UNIT, project / "submitted")
-    assert autograde(UNIT, project / "submitted", project / "graded", workers=2).failed == 0
-    return project / "graded"
+    return harness.grade_examples(UNIT, project)
 
 
-def results(graded: Path, student: str) -> dict:
-    return json.loads((graded / student / "results.json").read_text())
 
-
-def failed(result: dict) -> set[str]:
-    return {t["name"] for t in result["tests"] if t["points"] < t["max_points"]}
-
-
-def in_cells(result: dict, cells: set[str]) -> set[str]:
-    return {t["name"] for t in result["tests"] if t["cell"] in cells}
 
 
 ACCURACY = {"test_shallow_net_test_accuracy", "test_fc_net_test_accuracy"}
@@ -102,18 +55,18 @@ def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
 
 
 def test_the_full_solution_gets_full_marks(graded: Path) -> None:
-    r = results(graded, "full")
-    assert r["score"] == r["max_score"] > 0, failed(r)
+    r = harness.results(graded, "full")
+    assert r["score"] == r["max_score"] > 0, harness.failed(r)
     accuracy = {t["name"]: t["message"] for t in r["tests"] if t["name"] in ACCURACY}
     assert set(accuracy) == ACCURACY
     assert all("required" in message for message in accuracy.values())
 
 
 def test_half_done_keeps_the_layers_and_loses_the_deep_network(graded: Path) -> None:
-    r = results(graded, "half_done")
-    lost = failed(r)
+    r = harness.results(graded, "half_done")
+    lost = harness.failed(r)
     # Everything of FullyConnectedNet is lost, and nothing before it.
-    assert lost == in_cells(r, {"check_fc_net", "check_overfit", "fc_accuracy"})
+    assert lost == harness.in_cells(r, {"check_fc_net", "check_overfit", "fc_accuracy"})
     message = next(t["message"] for t in r["tests"] if t["name"] == "test_fc_net_gradients")
     # The probe worker names the innermost unfinished function (the constructor) and the read-only
     # adapter that called it.
@@ -122,28 +75,28 @@ def test_half_done_keeps_the_layers_and_loses_the_deep_network(graded: Path) -> 
 
 
 def test_wrong_gradient_loses_exactly_the_gradient_checks(graded: Path) -> None:
-    r = results(graded, "wrong_gradient")
+    r = harness.results(graded, "wrong_gradient")
     gradient_checks = {"test_fc_net_gradients", "test_fc_net_one_hidden_layer", "test_fc_net_batch_of_one",
                        "test_fc_net_own_numeric_gradient"}
     # Training with the wrong gradient may or may not cost test accuracy; nothing else may be lost.
-    assert gradient_checks <= failed(r) <= gradient_checks | {"test_fc_net_test_accuracy"}
+    assert gradient_checks <= harness.failed(r) <= gradient_checks | {"test_fc_net_test_accuracy"}
     message = next(t["message"] for t in r["tests"] if t["name"] == "test_fc_net_gradients")
     assert "grads['W" in message and "tolerance" in message
     assert any("disagrees with the numeric gradient" in m for m in r["messages"])  # the notebook's own check
 
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
-    r = results(graded, "timeout")
+    r = harness.results(graded, "timeout")
     assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
     source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
     position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "train_fc_net")
     assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
     # The layers and models are graded from the export cells; the predictions were never exported.
-    assert failed(r) == ACCURACY
+    assert harness.failed(r) == ACCURACY
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
-    r = results(graded, "invalid_json")
+    r = harness.results(graded, "invalid_json")
     assert (r["status"], r["score"]) == ("invalid_notebook", 0)
     assert "not a valid Jupyter notebook" in r["messages"][0]
 
