@@ -14,6 +14,7 @@ loops. Random parameters keep every hidden pre-activation away from the ReLU kin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def _loss_probe(rng: np.random.Generator, hidden: Sequence[int], *, dropout: flo
     seed = int(rng.integers(2**31 - 1)) if dropout < 1 else None
     params = _random_params(rng, X, hidden, _masks(n, hidden, dropout, seed))
     reg = float(rng.uniform(0.1, 1.0))
-    probe_input = {"steps": [
+    probe_input: dict[str, Any] = {"steps": [
         *_net_steps(hidden, params, dropout=dropout, reg=reg, seed=seed),
         step("loss", ref("net").attr("loss"), X, y),
         read("params_after", ref("net").attr("params")),
@@ -198,7 +199,7 @@ def test_fc_test_mode_switches_dropout_off(result, tolerance):
     net, _, _ = _setup(run, "train")
     X, y = run.step("train").args
     check_close("FullyConnectedNet.loss(X) after loss(X, y): the test-mode scores", run.step("test").returned(0),
-                net.loss(X), tolerance("value"))
+                np.asarray(net.loss(X)), tolerance("value"))
     check_close("FullyConnectedNet.loss(X, y) after loss(X): the train-mode loss", run.step("train_again").returned(0),
                 net.loss(X, y)[0], tolerance("value"))
 
