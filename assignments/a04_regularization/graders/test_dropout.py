@@ -23,6 +23,7 @@ from pipelines.grade.api import (
     numgrad,
     points,
     probe,
+    read,
     ref,
     step,
 )
@@ -67,6 +68,7 @@ def dropout_seeded(rng):
         step("again", "dropout_forward", x, {"p": p, "mode": "train", "seed": seed}),
         step("other", "dropout_forward", x, {"p": p, "mode": "train", "seed": other}),
         step("float32", "dropout_forward", x.astype(np.float32), {"p": p, "mode": "train", "seed": seed}),
+        read("param_after", ref("first").arg(1)),
     ]}
 
 
@@ -157,12 +159,16 @@ def test_dropout_honours_the_seed(result, tolerance):
 
 
 @points(1, cell="check_dropout_forward")
-def test_dropout_keeps_the_dtype(result):
-    """dropout_forward: float32 in, float32 out, and x left as it was given."""
+def test_dropout_keeps_the_dtype_and_its_inputs(result):
+    """dropout_forward: float32 in, float32 out, and x and dropout_param left as they were given."""
     run = result("dropout_seeded")
     out = run.step("float32").returned(0)
     check_true(out.dtype == np.float32, f"dropout_forward: a float32 x gave a {out.dtype} output (float32 expected).")
     check_unmodified("x", run.step("first"), 0)
+    given, after = run.step("first").args[1], run.step("param_after").entries(0)
+    for key in ("p", "seed"):
+        check_true(key in after and float(after[key]) == given[key],
+                   f"dropout_forward changed dropout_param[{key!r}] (or removed it): leave dropout_param as it was given.")
 
 
 # --- dropout_backward ----------------------------------------------------------------------------
