@@ -195,3 +195,14 @@ def test_the_probe_cache_key_covers_a_chain_by_value() -> None:
     key = inputs_digest(made())
     assert key == inputs_digest(made())
     assert len({key, inputs_digest(made(x0=2.0)), inputs_digest(made(out=0)), inputs_digest(made(k=4))}) == 4
+
+
+def test_a_timed_chain_with_repeats_runs_the_whole_chain_that_many_times(tmp_path: Path) -> None:
+    """The worker divides a timed probe's seconds by ``repeats``: a chain must then run that often."""
+    source = LAYERS + "\nCALLS = []\ndef counted(x):\n    CALLS.append(1)\n    return float(len(CALLS))\n"
+    spec = {"name": "p", "call": "counted", "methods": [], "attrs": [], "timeout": 5, "numeric_grad": None, "repeats": 4}
+    made = {"steps": [step("a", "counted", np.ones(2)), step("b", "counted", np.ones(2))]}
+    write_probes(tmp_path, [spec], {"p": made})
+    manifest = json.loads((tmp_path / PROBES_JSON).read_text())[0]
+    arrays = call_probe(load_exports(source), manifest, load_inputs(tmp_path, "p"))
+    assert float(arrays["step/b/ret/0"]) == 8.0  # 4 runs of 2 steps; the outputs are the last run's
