@@ -18,10 +18,15 @@ def enforce(job: Job, results: dict[str, ProbeResult]) -> dict[str, ProbeResult]
     if not violations:
         return results
     taint = tainted(job.export_source, violations)
-    checked = {name: (ProbeResult(name, r.call, outcome="error", error=describe(r.call, taint[r.call], job.unit.name, allowed))
-                      if r.call in taint else r) for name, r in results.items()}
+
+    def culprit(r: ProbeResult) -> str | None:
+        """The first name the probe calls (a chain calls several) that reaches a forbidden module."""
+        return next((c for c in (r.call, *r.calls) if c in taint), None)
+
+    checked = {name: (ProbeResult(name, r.call, outcome="error", error=describe(c, taint[c], job.unit.name, allowed))
+                      if (c := culprit(r)) else r) for name, r in results.items()}
     used = ", ".join(sorted({f"`{v.what}`" for v in violations}))
-    touched = sorted({r.call for r in results.values() if r.call in taint})
+    touched = sorted({c for r in results.values() if (c := culprit(r))})
     consequence = f"the checks of {', '.join(touched)} got no points" if touched else "no check used them"
     job.flag(statuses.ERROR, f"your export cells use {used}, which {job.unit.name} does not allow there (allowed: "
                              f"{', '.join(allowed) or 'no imports'}); {consequence}.")

@@ -28,20 +28,26 @@ import numpy as np
 import pytest
 
 from gradcheck import rel_error
+from pipelines.grade.chain import assign, numgrad, read, ref, step
 from pipelines.grade.probe_functions import fn
 
 __all__ = [
     "Probe",
     "StudentCheckFailed",
     "StudentTimeout",
+    "assign",
     "check_close",
     "check_shape",
     "check_true",
     "check_unmodified",
     "fn",
+    "numgrad",
     "points",
     "probe",
+    "read",
+    "ref",
     "registered_probes",
+    "step",
 ]
 
 # Keyed by (grader file, probe name): two courses (or two test projects) may reuse a name.

@@ -209,13 +209,14 @@ def export_source(unit: Unit, variant: Variant | None = None) -> str:
     return source
 
 
-def coverage_problems(unit: Unit, variants: list[Variant]) -> list[str]:
-    """Probe calls with no variants, and functions with fewer than the standard's minimum."""
+def coverage_problems(unit: Unit, variants: list[Variant], calls: set[str] | None = None) -> list[str]:
+    """Probe calls with no variants, and functions with fewer than the standard's minimum. ``calls``:
+    every name the probes call, chained steps included (default: each probe's main function)."""
     functions = list(dict.fromkeys(v.function for v in variants))
     reached = {c for v in variants for c in v.calls}
     problems = [f"probes call {call}, which {FIDELITY_FILE} does not list (as {call}, {call}.<method>, or in a "
                 "function's `calls`)"
-                for call in sorted({p.call for p in unit.probes})
+                for call in sorted(calls if calls is not None else {p.call for p in unit.probes})
                 if call not in reached and not any(f == call or f.startswith(call + ".") for f in functions)]
     for function in functions:
         bugs = sum(v.function == function and v.kind == "bug" for v in variants)
@@ -335,7 +336,7 @@ class _Grader:
 
     def specs_for(self, names: set[str] | None) -> list[dict[str, Any]]:
         """The probes an edit reaching ``names`` (None: anything) can change."""
-        return [s for s in self.specs if names is None or s["call"] in names]
+        return [s for s in self.specs if names is None or names & set(s.get("calls") or [s["call"]])]
 
     def grade(self, probed: _Probed) -> tuple[list[TestResult], list[str]]:
         """The variant's tests (re-run where its probes ran, the source's elsewhere) and grader errors."""
@@ -360,9 +361,9 @@ def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], No
     recursion depth mismatch"), pytest parses as it scores, and a sandbox forked from a thread while
     another holds a lock can hang."""
     variants = load_variants(unit)
-    coverage = coverage_problems(unit, variants)
     with tempfile.TemporaryDirectory(prefix=f"fidelity-{unit.name}-") as tmp:
         grader = _Grader(unit, Path(tmp))
+        coverage = coverage_problems(unit, variants, {c for s in grader.specs for c in s.get("calls") or [s["call"]]})
         passing = {t.name for t in grader.baseline if t.status == "passed"}
         verdicts: dict[str, Verdict] = {}
         runs: list[tuple[Variant, str, list[dict[str, Any]]]] = []

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.grade.chain import NumGrad, decode_steps, encode_steps
 from pipelines.grade.probe_functions import Fn, make
 
 PROBES_JSON = "probes.json"
@@ -63,6 +64,17 @@ def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, d
     manifest = []
     for spec in specs:
         name = spec["name"]
+        if "steps" in inputs[name]:  # a chained probe (pipelines.grade.chain)
+            made = inputs[name]
+            entry = {**spec, "steps": encode_steps(name, made["steps"], arrays)}
+            if made.get("numeric_grad") is not None:
+                ng: NumGrad = made["numeric_grad"]
+                entry["numgrad"] = {"of": list(ng.of), "wrt": list(ng.wrt), "weighted": ng.weights is not None}
+                if ng.weights is not None:
+                    arrays[_key(name, "numgrad", "weights")] = ng.weights
+                arrays[_key(name, "numgrad", "idx")] = made["numgrad_idx"][0]
+            manifest.append(entry)
+            continue
         sections: dict[str, Any] = {}
         for section, values in inputs[name].items():
             kinds: dict[str, Any] = {}
@@ -89,6 +101,11 @@ def load_inputs(job_dir: Path, name: str) -> dict[str, Any]:
     manifest = {spec["name"]: spec for spec in json.loads((job_dir / PROBES_JSON).read_text())}
     sections: dict[str, Any] = {}
     with np.load(job_dir / PROBES_NPZ, allow_pickle=False) as data:
+        if "steps" in manifest[name]:
+            ng = manifest[name].get("numgrad")
+            return {"steps": decode_steps(manifest[name]["steps"], data),
+                    "numgrad_weights": np.array(data[_key(name, "numgrad", "weights")]) if ng and ng["weighted"] else None,
+                    "numgrad_idx": [np.array(data[_key(name, "numgrad", "idx")])] if ng else None}
         for section, layout in manifest[name]["sections"].items():
             values: dict[str, Any] = {}
             for key, kind in layout["kinds"].items():
@@ -123,12 +140,41 @@ class ProbeResult:
     numeric_grad: np.ndarray | None = None
     # Array arguments the student's call changed, as it left them (``after/<section>/<i>``).
     after: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    # Chained probes: every exported name the steps call, and each step's plain outputs.
+    calls: tuple[str, ...] = ()
+    steps: dict[str, StepOutputs] = field(default_factory=dict)
+
+
+@dataclass
+class StepOutputs:
+    """One step of a chained probe as it came back: plain outputs (dict outputs by key), the type
+    names of outputs that were not plain data, and the array arguments the call wrote into."""
+
+    returned: dict[int, np.ndarray] = field(default_factory=dict)
+    entries: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    after: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _numeric(arr: np.ndarray, what: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{what} is not numeric ({arr.dtype})")
     return arr
+
+
+def _step_entry(out: StepOutputs, parts: list[str], arr: np.ndarray) -> None:
+    """File ``<what>/<i>[/<key>]`` of one step (see ``pipelines.grade.chain.export``)."""
+    what, i, key = parts[0], int(parts[1]), "/".join(parts[2:])
+    if what == "ret" and key:
+        out.entries.setdefault(i, {})[key] = arr
+    elif what == "ret":
+        out.returned[i] = arr
+    elif what == "dict":
+        out.entries.setdefault(i, {})
+    elif what == "type":
+        out.types[f"{i}/{key}" if key else str(i)] = bytes(arr.astype(np.uint8)).decode("utf-8", "replace")
+    elif what == "after":
+        out.after[i] = arr
 
 
 def missing_result(name: str, call: str, why: str) -> ProbeResult:
@@ -150,7 +196,7 @@ def parse_result(name: str, call: str, header: dict[str, Any], payload: bytes) -
         if len(payload) > MAX_RESULT_BYTES:
             raise ValueError("results are too large")
         with np.load(io.BytesIO(payload), allow_pickle=False) as data:
-            for key in sorted(data.files, key=lambda k: [int(p) if p.isdigit() else p for p in k.split("/")]):
+            for key in sorted(data.files, key=lambda k: [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in k.split("/")]):
                 arr = _numeric(np.array(data[key]), key)
                 kind, *rest = key.split("/")
                 if kind == "ret":
@@ -163,6 +209,8 @@ def parse_result(name: str, call: str, header: dict[str, Any], payload: bytes) -
                     result.numeric_grad = arr
                 elif kind == "after":
                     result.after.setdefault(rest[0], {})[int(rest[1])] = arr
+                elif kind == "step":
+                    _step_entry(result.steps.setdefault(rest[0], StepOutputs()), rest[1:], arr)
         return result
     except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         return ProbeResult(name, call, outcome="error", error=f"the results of {call} could not be read back: {exc}")

@@ -34,6 +34,7 @@ import numpy as np
 
 from pipelines.execute.channel import Reporter
 from pipelines.execute.integrity import STUDENT_MODULE, guard_from_environment
+from pipelines.grade import chain
 from pipelines.grade.probe_io import PROBES_JSON, load_inputs
 
 H = 1e-5
@@ -136,6 +137,8 @@ def _changed(section: str, given: list[Any], after: list[Any]) -> dict[str, np.n
 
 def call_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str, Any]) -> dict[str, np.ndarray]:
     """Evaluate one probe on the student's module; the arrays to hand back."""
+    if "steps" in inputs:
+        return call_chain(module, spec, inputs)
     target = getattr(module, spec["call"], None)
     if target is None:
         raise ProbeFailed("error", f"{spec['call']} is not defined in your export cells")
@@ -163,6 +166,25 @@ def call_probe(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str,
     arrays.update(_changed("args", args, passed))
     if spec.get("numeric_grad"):
         arrays["numgrad"] = _numeric_gradient(target, args, kwargs, spec["numeric_grad"], inputs["numgrad_idx"][0])
+    return arrays
+
+
+def call_chain(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Evaluate a chained probe (``pipelines.grade.chain``): its steps' plain outputs, and the
+    student's own numeric gradient when the probe asks for one. A step that fails ends the probe with
+    the student's error, naming that step's function."""
+    steps = inputs["steps"]
+    names = chain.labels(steps)
+    try:
+        arrays, record = chain.exporter(plain, names)
+        chain.run_steps(module, steps, names, record)
+        if inputs.get("numgrad_idx") is not None:
+            arrays["numgrad"] = chain.numeric_gradient(module, steps, names, spec["numgrad"],
+                                                       inputs["numgrad_weights"], inputs["numgrad_idx"][0])
+    except chain.ChainError as exc:
+        raise ProbeFailed(*student_error(exc.cause, exc.label)) from None
+    except chain.Undefined as exc:
+        raise ProbeFailed("error", str(exc)) from None
     return arrays
 
 

@@ -22,6 +22,7 @@ from pipelines.execute.integrity import ALLOWED_ENV, allowed_modules
 from pipelines.execute.outcome import bound_passed, messages
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade.cache import LayerCache
+from pipelines.grade.chain import called_names, wrt_array
 from pipelines.grade.job import Job
 from pipelines.grade.probe_io import PROBES_JSON, PROBES_NPZ, ProbeResult, missing_result, parse_result, write_probes
 
@@ -39,14 +40,22 @@ def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any
     for p in job.unit.probes:
         rng = probe_seed(job, p.name)
         made = p.make(rng)
-        if p.numeric_grad:
+        calls = [p.call]
+        if "steps" in made:  # a chained probe: indices of its numeric gradient, every name it calls
+            made["steps"] = list(made["steps"])
+            calls += [c for c in called_names(made["steps"]) if c != p.call]
+            if made.get("numeric_grad") is not None:
+                ng = made["numeric_grad"]
+                shape = np.shape(wrt_array(made["steps"], ng.wrt))
+                made["numgrad_idx"] = [np.stack([rng.integers(0, n, size=ng.k) for n in shape], axis=1)]
+        elif p.numeric_grad:
             arg, _, k = p.numeric_grad
             shape = np.shape(made["args"][arg])
             made["numgrad_idx"] = [np.stack([rng.integers(0, n, size=k) for n in shape], axis=1)]
         inputs[p.name] = made
         specs.append({"name": p.name, "call": p.call, "methods": list(p.methods), "attrs": list(p.attrs),
                       "timeout": p.timeout or default_timeout, "timed": p.timed, "repeats": p.repeats,
-                      "numeric_grad": list(p.numeric_grad) if p.numeric_grad else None})
+                      "numeric_grad": list(p.numeric_grad) if p.numeric_grad else None, "calls": calls})
     return specs, inputs
 
 
@@ -114,6 +123,7 @@ def read_probe_report(job: Job, specs: list[dict[str, Any]], report: bytes, run:
         record = records.get(s["name"])
         results[s["name"]] = (parse_result(s["name"], s["call"], record.header, record.payload) if record is not None
                               else missing_result(s["name"], s["call"], why))
+        results[s["name"]].calls = tuple(s.get("calls") or (s["call"],))
     for status, outcome, what in ((statuses.TIMEOUT, "timeout", "ran out of time"), (statuses.OOM, "oom", "ran out of memory")):
         hit = sorted({r.call for r in results.values() if r.outcome == outcome})
         if hit:

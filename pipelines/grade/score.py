@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pipelines.grade import chain
 from pipelines.grade.api import StudentCheckFailed, StudentTimeout
-from pipelines.grade.probe_io import ProbeResult
+from pipelines.grade.probe_io import ProbeResult, StepOutputs
 from pipelines.grade.unit import Unit
 from pipelines.results import TestResult
 
@@ -73,6 +74,13 @@ class ProbeRun:
             raise StudentCheckFailed(f"{self.raw.call} has no attribute {name!r} after training.")
         return self.raw.attrs[name]
 
+    def step(self, name: str) -> StepRun:
+        """One step of a chained probe (``pipelines.grade.chain``), by the name the grader gave it."""
+        steps = {s.name: s for s in self.inputs.get("steps", [])}
+        if name not in steps:
+            raise KeyError(f"probe {self.raw.name} has no step {name!r} (steps: {', '.join(steps) or 'none'})")
+        return StepRun(steps[name], chain.labels(list(steps.values()))[name], self.raw.steps.get(name, StepOutputs()))
+
     @property
     def numeric_grad_index(self) -> tuple[np.ndarray, ...]:
         idx = self.inputs["numgrad_idx"][0].astype(int)
@@ -83,6 +91,68 @@ class ProbeRun:
         if self.raw.numeric_grad is None:
             raise StudentCheckFailed(f"no numeric gradient could be computed from {self.raw.call}.")
         return self.raw.numeric_grad
+
+
+@dataclass
+class StepRun:
+    """What a grader sees of one step of a chained probe: its trusted inputs and plain outputs."""
+
+    spec: chain.Step
+    label: str
+    raw: StepOutputs
+
+    @property
+    def args(self) -> list[Any]:
+        return list(self.spec.args)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.spec.kwargs)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return {"args": self.args}
+
+    def _not_plain(self, i: int, key: str | None = None) -> StudentCheckFailed:
+        what = f"{self.label} output {i}" + (f" [{key!r}]" if key is not None else "")
+        kind = self.raw.types.get(f"{i}/{key}" if key is not None else str(i))
+        if kind is not None:
+            return StudentCheckFailed(f"{what} is a {kind}; expected numbers or a numpy array.")
+        count = len({*self.raw.returned, *self.raw.entries, *(int(k.split("/")[0]) for k in self.raw.types)})
+        if key is not None and i in self.raw.entries:
+            return StudentCheckFailed(f"{self.label} output {i} has no entry {key!r}.")
+        return StudentCheckFailed(f"{self.label} returned {count} value(s); expected at least {i + 1}.")
+
+    def returned(self, i: int) -> np.ndarray:
+        """Output ``i`` as an array (numbers come back as 0-d arrays)."""
+        if i not in self.raw.returned:
+            if i in self.raw.entries:
+                raise StudentCheckFailed(f"{self.label} output {i} is a dict; expected numbers or a numpy array.")
+            raise self._not_plain(i)
+        return self.raw.returned[i]
+
+    def entries(self, i: int) -> dict[str, np.ndarray]:
+        """Output ``i``, a dict (``grads``, ``config``), as its plain entries; entries that were not
+        plain data are left out (``entry`` says what they were)."""
+        if i not in self.raw.entries:
+            kind = "an array or number" if i in self.raw.returned else self.raw.types.get(str(i))
+            if kind is None:
+                raise self._not_plain(i)
+            raise StudentCheckFailed(f"{self.label} output {i} is {kind if kind.startswith('an ') else 'a ' + kind}; expected a dict.")
+        return self.raw.entries[i]
+
+    def entry(self, i: int, key: str) -> np.ndarray:
+        """Entry ``key`` of dict output ``i``, failing with what it was when it is missing or not plain."""
+        values = self.entries(i)
+        if key not in values:
+            raise self._not_plain(i, key)
+        return values[key]
+
+    def arg_after(self, i: int, section: str = "args") -> np.ndarray:
+        return self.raw.after.get(i, np.asarray(self.spec.args[i]))
+
+    def modified(self, i: int, section: str = "args") -> bool:
+        return i in self.raw.after
 
 
 class GraderPlugin:
