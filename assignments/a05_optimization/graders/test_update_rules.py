@@ -164,32 +164,24 @@ def _reference_steps(rule: str, run, names: list[str], *, torch: bool = False) -
     return out
 
 
-def _state(rule: str, what: str, config: dict[str, np.ndarray], key: str) -> np.ndarray:
-    check_true(key in config, f"{rule}: the returned config has no '{key}' {what} (the rule's state must be stored in "
-                              f"config['{key}'] for the next call).")
-    return config[key]
-
-
 def _check_steps(rule: str, run, tolerance, label: str, *, steps: int = STEPS, torch: bool = False) -> None:
     """Every step's next_w and the final config's state against the reference run of the ``steps`` steps."""
     names = [f"s{k}" for k in range(1, steps + 1)]
     expected = _reference_steps(rule, run, names, torch=torch)
     against = "torch.optim" if torch else "the reference"
-    for k, (name, (w_ref, config_ref)) in enumerate(zip(names, expected, strict=True), start=1):
+    for k, (name, (w_ref, _)) in enumerate(zip(names, expected, strict=True), start=1):
         check_close(f"{rule} ({label}): next_w after step {k} (against {against})", run.step(name).returned(0), w_ref,
                     tolerance("value"))
-    final = run.step(names[-1]).entries(1)
     for key in STATE[rule]:
-        got = _state(rule, f"after {len(names)} steps", final, key)
+        got = run.step(names[-1]).entry(1, key)
         check_close(f"{rule} ({label}): config['{key}'] after {len(names)} steps (against {against})", got,
                     expected[-1][1][key], tolerance("value"))
 
 
 def _check_defaults(rule: str, run) -> None:
     """The returned config of a chain started from None holds every pinned default."""
-    config = run.step(f"s{STEPS}").entries(1)
     for key, value in DEFAULTS[rule].items():
-        got = _state(rule, "(a default)", config, key)
+        got = run.step(f"s{STEPS}").entry(1, key)
         check_true(bool(np.isclose(float(np.asarray(got)), value, rtol=1e-12, atol=0)),
                    f"{rule}: config['{key}'] is {float(np.asarray(got)):g} after config=None, expected the default "
                    f"{value:g}.")
@@ -281,7 +273,7 @@ def test_adam_book_values(result, tolerance):
     step uses t = 6)."""
     run = result("adam_book")
     _check_steps("adam", run, tolerance, "the book's check", steps=1)
-    t = float(np.asarray(run.step("s1").entries(1)["t"]))
+    t = float(np.asarray(run.step("s1").entry(1, "t")))
     check_true(t == 6, f"adam: config['t'] is {t:g} after one step from t = 5, expected 6 (t counts the steps taken).")
 
 
