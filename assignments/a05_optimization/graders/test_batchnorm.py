@@ -56,33 +56,53 @@ def _inputs(rng: np.random.Generator, n: int = N, d: int = D) -> list[np.ndarray
 # --- probes --------------------------------------------------------------------------------------
 
 
-@probe("batchnorm_forward")
-def bn_train(rng):
-    x, gamma, beta = _inputs(rng)
-    dout = rng.standard_normal((N, D))
+def _backward_chain(rng: np.random.Generator, backward: str, n: int = N) -> dict[str, Any]:
+    """A train-mode forward pass, then ``backward`` twice on its cache; the student's numeric gradient of
+    sum(dout * out) w.r.t. x."""
+    x, gamma, beta = _inputs(rng, n)
+    dout = rng.standard_normal((n, D))
     return {
         "steps": [
             step("fwd", "batchnorm_forward", x, gamma, beta, {"mode": "train"}),
-            step("bwd", "batchnorm_backward", dout, ref("fwd").out(1)),
-            step("alt", "batchnorm_backward_alt", dout, ref("fwd").out(1)),
-            read("running_mean", ref("fwd").arg(3).item("running_mean")),
-            read("running_var", ref("fwd").arg(3).item("running_var")),
+            step("bwd", backward, dout, ref("fwd").out(1)),
+            step("again", backward, dout, ref("fwd").out(1)),
         ],
         "numeric_grad": numgrad(of=("fwd", 0), wrt=("fwd", 0), weights=dout, k=NUMERIC_CHECKS),
     }
 
 
 @probe("batchnorm_forward")
-def bn_batch_of_two(rng):
-    x, gamma, beta = _inputs(rng, n=2)
-    dout = rng.standard_normal((2, D))
+def bn_forward(rng):
+    x, gamma, beta = _inputs(rng)
+    x2, gamma2, beta2 = _inputs(rng, n=2)
     return {
         "steps": [
             step("fwd", "batchnorm_forward", x, gamma, beta, {"mode": "train"}),
-            step("bwd", "batchnorm_backward", dout, ref("fwd").out(1)),
-            step("alt", "batchnorm_backward_alt", dout, ref("fwd").out(1)),
+            read("running_mean", ref("fwd").arg(3).item("running_mean")),
+            read("running_var", ref("fwd").arg(3).item("running_var")),
+            step("fwd_two", "batchnorm_forward", x2, gamma2, beta2, {"mode": "train"}),
         ],
     }
+
+
+@probe("batchnorm_backward")
+def bn_train(rng):
+    return _backward_chain(rng, "batchnorm_backward")
+
+
+@probe("batchnorm_backward")
+def bn_batch_of_two(rng):
+    return _backward_chain(rng, "batchnorm_backward", n=2)
+
+
+@probe("batchnorm_backward_alt")
+def bn_alt(rng):
+    return _backward_chain(rng, "batchnorm_backward_alt")
+
+
+@probe("batchnorm_backward_alt")
+def bn_alt_batch_of_two(rng):
+    return _backward_chain(rng, "batchnorm_backward_alt", n=2)
 
 
 @probe("batchnorm_forward")
@@ -139,13 +159,22 @@ def _torch_grads(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, dout: np.nd
     return grads
 
 
-def _check_backward(run, name: str, fn: str, tolerance, label: str = "") -> None:
+def _check_backward(run, fn: str, tolerance, label: str = "") -> None:
+    """Both backward calls on the probe's cache (the second one too: a cache may be used twice) against autograd."""
     x, gamma, beta, _ = run.step("fwd").args
-    dout = run.step(name).args[0]
-    for i, (what, expected) in enumerate(zip(("dx", "dgamma", "dbeta"), _torch_grads(x, gamma, beta, dout),
-                                             strict=True)):
-        check_close(f"{fn}{label}: {what} (against autograd)", run.step(name).returned(i), expected,
-                    tolerance("gradient"))
+    dout = run.step("bwd").args[0]
+    expected = _torch_grads(x, gamma, beta, dout)
+    for name, call in (("bwd", ""), ("again", ", called a second time on the same cache")):
+        for i, (what, grad) in enumerate(zip(("dx", "dgamma", "dbeta"), expected, strict=True)):
+            check_close(f"{fn}{label}{call}: {what} (against autograd)", run.step(name).returned(i), grad,
+                        tolerance("gradient"))
+
+
+def _check_own_numeric(run, fn: str, tolerance) -> None:
+    dx = run.step("bwd").returned(0)
+    check_shape(f"{fn}: dx", dx, (N, D))
+    check_close(f"{fn}: dx against your own numeric gradient (centered differences of your batchnorm_forward)",
+                dx[run.numeric_grad_index], run.numeric_grad, tolerance("numeric_gradient"))
 
 
 # --- batchnorm_forward ---------------------------------------------------------------------------
@@ -153,23 +182,21 @@ def _check_backward(run, name: str, fn: str, tolerance, label: str = "") -> None
 
 @points(2, cell="check_batchnorm_forward")
 def test_forward_train_mode(result, tolerance):
-    """batchnorm_forward: train-mode output on a batch of 8 examples of 6 features (means ~12, unequal scales)."""
-    run = result("bn_train")
-    x, gamma, beta, _ = run.step("fwd").args
-    expected, _ = batchnorm_forward(x, gamma, beta, {"mode": "train"})
-    check_close("batchnorm_forward: out (train mode)", run.step("fwd").returned(0), expected, tolerance("value"))
-    run = result("bn_batch_of_two")
-    x, gamma, beta, _ = run.step("fwd").args
-    expected, _ = batchnorm_forward(x, gamma, beta, {"mode": "train"})
-    check_close("batchnorm_forward: out (train mode, a batch of two)", run.step("fwd").returned(0), expected,
-                tolerance("value"))
+    """batchnorm_forward: train-mode output on a batch of 8 examples of 6 features (means ~12, unequal scales)
+    and on a batch of two."""
+    run = result("bn_forward")
+    for name, label in (("fwd", ""), ("fwd_two", ", a batch of two")):
+        x, gamma, beta, _ = run.step(name).args
+        expected, _ = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+        check_close(f"batchnorm_forward: out (train mode{label})", run.step(name).returned(0), expected,
+                    tolerance("value"))
 
 
 @points(1, cell="check_batchnorm_forward")
 def test_forward_default_running_averages(result, tolerance):
     """batchnorm_forward: one train-mode call with only bn_param['mode'] set stores the running averages of the
     defaults (momentum 0.9 from zero: 0.1 * the batch mean and 0.1 * the biased batch variance)."""
-    run = result("bn_train")
+    run = result("bn_forward")
     x, gamma, beta, _ = run.step("fwd").args
     expected: dict[str, Any] = {"mode": "train"}
     batchnorm_forward(x, gamma, beta, expected)
@@ -219,7 +246,7 @@ def test_forward_test_mode(result, tolerance):
 @points(1, cell="check_batchnorm_forward")
 def test_forward_leaves_inputs(result):
     """batchnorm_forward: x, gamma and beta are left as they were given."""
-    run = result("bn_train")
+    run = result("bn_forward")
     for i, what in enumerate(("x", "gamma", "beta")):
         check_unmodified(f"batchnorm_forward: {what}", run.step("fwd"), i)
 
@@ -230,18 +257,14 @@ def test_forward_leaves_inputs(result):
 @points(3, cell="check_batchnorm_backward")
 def test_backward_gradients(result, tolerance):
     """batchnorm_backward: dx, dgamma and dbeta on a batch of 8 and a batch of 2, against autograd."""
-    _check_backward(result("bn_train"), "bwd", "batchnorm_backward", tolerance)
-    _check_backward(result("bn_batch_of_two"), "bwd", "batchnorm_backward", tolerance, " (a batch of two)")
+    _check_backward(result("bn_train"), "batchnorm_backward", tolerance)
+    _check_backward(result("bn_batch_of_two"), "batchnorm_backward", tolerance, " (a batch of two)")
 
 
 @points(2, cell="check_batchnorm_backward")
 def test_backward_own_numeric_gradient(result, tolerance):
     """batchnorm_backward: dx agrees with centered differences of your own batchnorm_forward."""
-    run = result("bn_train")
-    dx = run.step("bwd").returned(0)
-    check_shape("batchnorm_backward: dx", dx, (N, D))
-    check_close("batchnorm_backward: dx against your own numeric gradient", dx[run.numeric_grad_index],
-                run.numeric_grad, tolerance("numeric_gradient"))
+    _check_own_numeric(result("bn_train"), "batchnorm_backward", tolerance)
 
 
 @points(1, cell="check_batchnorm_backward")
@@ -257,27 +280,27 @@ def test_backward_leaves_dout(result):
 def test_alt_gradients(result, tolerance):
     """batchnorm_backward_alt: dx, dgamma and dbeta on a batch of 8 and a batch of 2 (on the cache batchnorm_backward
     already used), against autograd."""
-    _check_backward(result("bn_train"), "alt", "batchnorm_backward_alt", tolerance)
-    _check_backward(result("bn_batch_of_two"), "alt", "batchnorm_backward_alt", tolerance, " (a batch of two)")
+    _check_backward(result("bn_alt"), "batchnorm_backward_alt", tolerance)
+    _check_backward(result("bn_alt_batch_of_two"), "batchnorm_backward_alt", tolerance, " (a batch of two)")
 
 
 @points(1, cell="check_batchnorm_backward_alt")
 def test_alt_matches_staged(result, tolerance):
     """batchnorm_backward_alt: the same dx, dgamma and dbeta as the staged backward pass (the course's
     batchnorm_backward) to rounding, on a batch of 8."""
-    run = result("bn_train")
+    run = result("bn_alt")
     x, gamma, beta, _ = run.step("fwd").args
     _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
-    expected = batchnorm_backward(run.step("alt").args[0], cache)
+    expected = batchnorm_backward(run.step("bwd").args[0], cache)
     for i, what in enumerate(("dx", "dgamma", "dbeta")):
-        check_close(f"batchnorm_backward_alt: {what} against the staged backward pass", run.step("alt").returned(i),
+        check_close(f"batchnorm_backward_alt: {what} against the staged backward pass", run.step("bwd").returned(i),
                     expected[i], tolerance("value"))
 
 
 @points(1, cell="check_batchnorm_backward_alt")
 def test_alt_leaves_dout(result):
     """batchnorm_backward_alt: dout is left as it was given."""
-    check_unmodified("batchnorm_backward_alt: dout", result("bn_train").step("alt"), 0)
+    check_unmodified("batchnorm_backward_alt: dout", result("bn_alt").step("bwd"), 0)
 
 
 @points(1, cell="check_batchnorm_backward_alt")
