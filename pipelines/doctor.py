@@ -59,9 +59,11 @@ def _bounds(warn: Callable[[bool, str, str], None]) -> None:
 
     for bound, (ok, how) in support().items():
         warn(ok, f"bound: {bound}", how)
+    from pipelines.execute.sandbox import SANDBOX_UID, drops_to_host_uid
+
     if os.geteuid() == 0:
-        warn(False, "sandbox user", "the grader runs as root: student code is uid 65534 without capabilities in its "
-                                    "own user namespace, but bubblewrap maps it to host uid 0 (see docs/security.md; "
-                                    "run the grader as an unprivileged user on shared machines)")
+        warn(drops_to_host_uid(), "sandbox user", f"the grader runs as root: student code runs as host uid {SANDBOX_UID} "
+             "(setpriv), without capabilities or groups, no_new_privs" if drops_to_host_uid() else
+             "the grader runs as root and util-linux's setpriv is missing: student code would be host uid 0")
     else:
-        warn(True, "sandbox user", f"uid 65534 inside, your uid {os.geteuid()} outside, no capabilities")
+        warn(True, "sandbox user", f"uid {SANDBOX_UID} inside, your uid {os.geteuid()} outside, no capabilities")

@@ -37,14 +37,18 @@ from pipelines.execute.budget import MAX_JOB_FILES, Cgroup, job_usage
 from pipelines.execute.channel import REPORT_FD_ENV
 
 JOB_DIR = Path("/job")
-# Student code runs as this unprivileged user in its own user namespace, without capabilities,
-# even when the grader runs as root (as CI does): root inside a plain bwrap keeps every capability.
+# Student code runs as this unprivileged user, without capabilities. A grader run by a user maps it
+# to that user (a user namespace); a grader run as root (as CI does) makes it host uid 65534 (see
+# ``drops_to_host_uid``): a user namespace would map it to host root.
 SANDBOX_UID = 65534
+SETPRIV = "/usr/bin/setpriv"
 MAX_REPORT_BYTES = 512 * 1024 * 1024
 DATA_DIR = Path("/data")
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "passwd", "group", "localtime", "nsswitch.conf")
 UNSAFE_ENV = "DEEPGRADE_UNSAFE_NO_SANDBOX"
+UNSAFE_NOTE = ("UNSAFE: graded with --unsafe-no-sandbox: student code ran without the sandbox, with the "
+               "grader's own rights (no isolation of files, network or processes).")
 WATCH_INTERVAL = 0.25  # seconds between looks at the run's CPU time and disk use
 
 
@@ -141,6 +145,27 @@ def _package_dirs() -> list[Path]:
     return [Path(__file__).resolve().parents[1], Path(gradcheck.__file__).resolve().parent]
 
 
+def drops_to_host_uid() -> bool:
+    """Whether student code runs as host uid ``SANDBOX_UID``: when the grader runs as root,
+    bubblewrap builds the sandbox as root without a user namespace (which would map the sandbox's
+    user to host root) and util-linux's ``setpriv`` becomes ``SANDBOX_UID`` with no capabilities,
+    no supplementary groups and ``no_new_privs`` before the command starts. The sandbox's view is
+    assembled before that, so the Python under ``/root`` (mode 700) stays reachable inside."""
+    return os.geteuid() == 0 and Path(SETPRIV).exists()
+
+
+def _ancestors(destinations: Sequence[str]) -> list[str]:
+    """The folders above the mount points that bubblewrap would otherwise create itself (mode 0700
+    when it runs as root, so the sandbox's user could not reach what is mounted below them)."""
+    seen: dict[str, None] = {}
+    for dest in destinations:
+        for parent in reversed(Path(dest).parents[:-1]):  # without "/"
+            if str(parent) not in destinations and not any(str(parent).startswith(d + "/") or str(parent) == d
+                                                           for d in _SYSTEM_DIRS):
+                seen.setdefault(str(parent))
+    return list(seen)
+
+
 def build_command(
     argv: Sequence[str],
     job_dir: Path,
@@ -151,26 +176,29 @@ def build_command(
 ) -> list[str]:
     """The full ``bwrap ...`` command line for ``argv`` with ``job_dir`` writable at ``/job``,
     except the files named in ``readonly`` (inputs the engine wrote there for the run)."""
+    as_root = drops_to_host_uid()
+    if as_root:  # every namespace but the user's; setpriv (below) needs these two capabilities, then drops all
+        users = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        users = ["--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+                 "--cap-drop", "ALL"]
     args = [
         bwrap_path(),
-        "--unshare-all",
-        "--unshare-user",
-        "--uid", str(SANDBOX_UID),
-        "--gid", str(SANDBOX_UID),
-        "--cap-drop", "ALL",
+        *users,
         "--die-with-parent",
         "--new-session",
         "--hostname", "sandbox",
         "--proc", "/proc",
         "--dev", "/dev",
-        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+        "--perms", "01777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
     ]
     _bind_system(args)
-    for d in _python_dirs():
-        args += ["--ro-bind", str(d), str(d)]
-    packages = _package_dirs()
-    for pkg in packages:
-        args += ["--ro-bind", str(pkg), str(pkg)]
+    code = [str(d) for d in (*_python_dirs(), *_package_dirs())]
+    for parent in _ancestors(code):
+        args += ["--perms", "0755", "--dir", parent]
+    for d in code:
+        args += ["--ro-bind", d, d]
     if data_dir is not None:
         args += ["--ro-bind", str(Path(data_dir).resolve()), str(DATA_DIR)]
     args += ["--bind", str(Path(job_dir).resolve()), str(JOB_DIR), "--chdir", str(JOB_DIR)]
@@ -179,7 +207,19 @@ def build_command(
     args.append("--clearenv")
     for key, value in sandbox_env(env).items():
         args += ["--setenv", key, value]
+    if as_root:
+        argv = [SETPRIV, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--no-new-privs", "--", *argv]
     return args + ["--", *argv]
+
+
+def hand_over(job_dir: Path) -> None:
+    """Give the job folder (what the engine put there for the run) to the sandbox's host user when
+    student code runs as that user (``drops_to_host_uid``); links are changed, never followed."""
+    if not drops_to_host_uid():
+        return
+    for path in (job_dir, *Path(job_dir).rglob("*")):
+        os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
 
 
 def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -266,6 +306,7 @@ def run_sandboxed(
         cmd, full_env = unsandboxed_command(argv, job_dir, data_dir, env)
     else:
         cmd, full_env = build_command(argv, job_dir, data_dir, env, readonly, limits.disk_mb << 20), None
+        hand_over(Path(job_dir))
     group = Cgroup.create(limits.total_memory_bytes, limits.max_processes)
     start = time.monotonic()
     collector = _Collector(read_fd) if report else None
@@ -364,6 +405,10 @@ def sandbox_self_test() -> tuple[bool, str]:
         "s = socket.socket()\n"
         "s.settimeout(1)\n"
         "try:\n    s.connect(('1.1.1.1', 53)); print('NETWORK')\nexcept OSError:\n    pass\n"
+        "uid_map = open('/proc/self/uid_map').read().split()\n"
+        "inside, outside = int(uid_map[0]), int(uid_map[1])\n"
+        "cap = [ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('CapEff')][0]\n"
+        "import os; print('HOST_UID', os.getuid() - inside + outside, 'CAPS', int(cap, 16))\n"
         "print('REFERENCE' if importlib.util.find_spec('reference') else 'isolated')\n"
     )
     limits = Limits(memory_mb=1024, cpu_seconds=20, wall_seconds=30, file_mb=8)
@@ -375,4 +420,9 @@ def sandbox_self_test() -> tuple[bool, str]:
     out = run.output.strip()
     if run.returncode != 0 or out.splitlines()[-1:] != ["isolated"]:
         return False, f"sandbox check failed (exit {run.returncode}): {out[-400:]}"
-    return True, "bwrap isolates network, reference/ and the file system"
+    identity = next((ln.split() for ln in out.splitlines() if ln.startswith("HOST_UID ")), ["", "-1", "", "-1"])
+    host_uid, caps = int(identity[1]), int(identity[3])
+    if host_uid == 0 or caps != 0:
+        return False, (f"student code would run as host uid {host_uid} with capabilities {caps:#x} "
+                       f"(as root, the sandbox needs util-linux's {SETPRIV} to drop to uid {SANDBOX_UID})")
+    return True, f"bwrap isolates network, reference/ and the file system; student code is host uid {host_uid}, no capabilities"

@@ -34,7 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
-from pipelines.execute.sandbox import UNSAFE_ENV, bwrap_path, sandbox_self_test, unsafe_no_sandbox
+from pipelines.execute.sandbox import UNSAFE_ENV, UNSAFE_NOTE, bwrap_path, sandbox_self_test, unsafe_no_sandbox
 from pipelines.grade import gradebook as gradebook_db
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
@@ -62,8 +62,6 @@ class BatchSummary:
 
 _PR_SET_PDEATHSIG = 1
 _ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR", UNSAFE_ENV)
-UNSAFE_NOTE = ("UNSAFE: graded with --unsafe-no-sandbox: student code ran without the sandbox, with the "
-               "grader's own rights (no isolation of files, network or processes).")
 
 
 @lru_cache(maxsize=1)

@@ -173,9 +173,18 @@ def inputs_digest(inputs: dict[str, dict[str, Any]]) -> str:
         d.value([*where, str(arr.dtype), list(arr.shape), type(value).__name__])
         d._h.update(arr.tobytes())
 
+    from pipelines.grade.chain import NumGrad, encode_steps
+
     for name in sorted(inputs):
         for section in sorted(inputs[name]):
             values = inputs[name][section]
+            if section == "steps":  # a chained probe: its recipe as JSON, then its arrays by key
+                arrays: dict[str, Any] = {}
+                d.value([name, section, encode_steps(name, list(values), arrays)])
+                values = arrays
+            elif isinstance(values, NumGrad) or values is None:
+                d.value([name, section, None if values is None else [list(values.of), list(values.wrt), values.k]])
+                values = {} if values is None or values.weights is None else {"weights": values.weights}
             for key, value in (sorted(values.items()) if isinstance(values, dict) else enumerate(values)):
                 add([name, section, key], value)
     return d.hexdigest()

@@ -102,7 +102,10 @@ def _record(unit: Unit, results: list[StudentResult], db_url: str, register: boo
 
     if register:
         register_assignment(unit, db_url)
+    from pipelines.execute.sandbox import UNSAFE_NOTE, unsafe_no_sandbox
+
     manual = manual_cells(unit)
+    unsafe = unsafe_no_sandbox()
     with Gradebook(db_url) as gb:
         for result in results:
             gb.update_or_create_student(result.student_id)
@@ -121,6 +124,13 @@ def _record(unit: Unit, results: list[StudentResult], db_url: str, register: boo
                     else:
                         grade.auto_score = None
                         grade.needs_manual_grade = grade.manual_score is None
+                # nbgrader's schema has no field for how a submission was graded; its cell comments
+                # are what the formgrader shows beside every answer (a TA's own comment wins there).
+                for comment in submitted.comments:
+                    if unsafe:
+                        comment.auto_comment = UNSAFE_NOTE
+                    elif comment.auto_comment == UNSAFE_NOTE:
+                        comment.auto_comment = None
             gb.db.commit()
 
 

@@ -178,3 +178,20 @@ def test_a_name_the_export_cells_do_not_define(tmp_path: Path) -> None:
 def test_step_names_are_unique(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="step names must be unique"):
         run(tmp_path, {"steps": [step("a", "update", np.ones(2), np.ones(2)), step("a", "update", np.ones(2), np.ones(2))]})
+
+
+def test_the_probe_cache_key_covers_a_chain_by_value() -> None:
+    """The probe layer's key (``inputs_digest``) reads a chain's recipe and every array in it: the same
+    inputs give the same key, a changed array, reference or numeric-gradient entry another one."""
+    from pipelines.grade.fingerprint import inputs_digest
+
+    def made(x0: float = 1.0, out: int = 1, k: int = 3) -> dict:
+        x = np.full((2, 3), x0)
+        return {"p": {"steps": [step("fwd", "scale_forward", x, {"s": 2.0}),
+                                step("bwd", "scale_backward", np.ones((2, 3)), ref("fwd").out(out))],
+                      "numeric_grad": numgrad(of=("fwd", 0), wrt=("fwd", 0), weights=np.ones((2, 3)), k=k),
+                      "numgrad_idx": [np.zeros((k, 2), dtype=int)]}}
+
+    key = inputs_digest(made())
+    assert key == inputs_digest(made())
+    assert len({key, inputs_digest(made(x0=2.0)), inputs_digest(made(out=0)), inputs_digest(made(k=4))}) == 4

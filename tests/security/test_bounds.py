@@ -83,3 +83,28 @@ def test_readonly_inputs_stay_as_written(tmp_path: Path) -> None:
             "    except OSError:\n        pass")
     r = run(tmp_path, code, readonly=("probes.json",))
     assert "CHANGED" not in r.output and (tmp_path / "probes.json").read_text() == "[]"
+
+
+def test_student_code_is_an_unprivileged_host_user_even_when_the_grader_is_root(tmp_path: Path) -> None:
+    """Inside: uid 65534 with no capabilities, unable to become root. Outside: what it writes belongs to
+    uid 65534 when the grader runs as root (setpriv), to the grader's own uid otherwise (a user
+    namespace); never to root."""
+    import json
+    import os
+
+    from pipelines.execute.sandbox import SANDBOX_UID, sandbox_self_test
+
+    code = ("import json, os\ncaps = {ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('Cap')}\n"
+            "try:\n    os.setuid(0)\n    became = 'root'\nexcept PermissionError:\n    became = 'refused'\n"
+            "open('written', 'w').write('x')\n"
+            "print(json.dumps([os.getuid(), os.getgid(), os.getgroups(), sorted(caps), became]))")
+    r = run(tmp_path, code)
+    assert r.returncode == 0, r.output
+    uid, gid, groups, caps, became = json.loads(r.output.strip().splitlines()[-1])
+    assert (uid, gid, caps, became) == (SANDBOX_UID, SANDBOX_UID, ["0000000000000000"], "refused")
+    if os.geteuid() == 0:
+        assert groups == []  # setpriv --clear-groups: not even root's supplementary groups
+    owner = (tmp_path / "written").stat().st_uid
+    assert owner == (SANDBOX_UID if os.geteuid() == 0 else os.geteuid()) and owner != 0
+    ok, detail = sandbox_self_test()
+    assert ok and f"host uid {owner}, no capabilities" in detail, detail

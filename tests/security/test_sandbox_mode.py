@@ -12,6 +12,7 @@ import pytest
 import pipelines.grade.batch as batch
 from pipelines.cli import main
 from pipelines.errors import DeepgradeError
+from pipelines.execute.sandbox import UNSAFE_NOTE
 from tests.grading import toy
 from tests.grading.conftest import toy_root  # noqa: F401 - the fixture, shared
 
@@ -49,9 +50,19 @@ def test_an_unsafe_batch_says_so_everywhere(toy_root: Path, tmp_path: Path) -> N
     assert "UNSAFE" in (out / "unsafe_peek" / "feedback.html").read_text()
     assert "UNSAFE" in (out / "class_report.html").read_text()
     assert "unsafe_no_sandbox" in json.loads((out / "summary.json").read_text())
+    assert gradebook_comments(toy_root, "unsafe_peek") == {UNSAFE_NOTE}  # what the formgrader shows by each answer
     # The next sandboxed batch reuses nothing of it: the source is not visible there.
     safe = tmp_path / "safe"
     batch.autograde(toy.UNIT, toy_root / "submitted", safe)
     r = json.loads((safe / "unsafe_peek" / "results.json").read_text())
     assert r["status"] == "error" and not any("UNSAFE" in m for m in r["messages"])
     assert not (safe / "grades.csv").read_text().startswith("#")
+    assert gradebook_comments(toy_root, "unsafe_peek") == {None}
+
+
+def gradebook_comments(root: Path, student: str) -> set[str | None]:
+    """The comments of the student's submitted notebook in nbgrader's gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        return {c.comment for c in gb.find_submission_notebook(toy.UNIT, toy.UNIT, student).comments}
