@@ -42,10 +42,10 @@ N, D = 8, 6
 NUMERIC_CHECKS = 10
 # Running-average probes: non-default momentum and eps, small-variance inputs so that eps matters.
 MOMENTUM, EPS = 0.7, 1e-3
-# Timed probes: the book's speed comparison on a batch five times the book's 100 x 500, one forward
-# pass, then BACKWARD_CALLS backward passes on its cache, so that the backward passes (milliseconds
-# each) dominate the measured time rather than the fork's noise.
-TIMED_N, TIMED_D, BACKWARD_CALLS = 500, 500, 10
+# Timed probes: the book's speed comparison on a batch forty times the book's 100 x 500, one forward
+# pass, then BACKWARD_CALLS backward passes on its cache, so that the backward passes (tens of
+# milliseconds each) dominate the measured time rather than the fork's noise.
+TIMED_N, TIMED_D, BACKWARD_CALLS = 2000, 500, 5
 
 
 def _inputs(rng: np.random.Generator, n: int = N, d: int = D) -> list[np.ndarray]:
@@ -141,12 +141,12 @@ def _timed(rng: np.random.Generator, backward: str) -> dict[str, Any]:
     }
 
 
-@probe("batchnorm_backward", timed=True, repeats=3)
+@probe("batchnorm_backward", timed=True, timeout=15)
 def bn_staged_timed(rng):
     return _timed(rng, "batchnorm_backward")
 
 
-@probe("batchnorm_backward_alt", timed=True, repeats=3)
+@probe("batchnorm_backward_alt", timed=True, timeout=15)
 def bn_alt_timed(rng):
     return _timed(rng, "batchnorm_backward_alt")
 
@@ -306,7 +306,7 @@ def test_alt_leaves_dout(result):
 
 @points(1, cell="check_batchnorm_backward_alt")
 def test_alt_speed(result, threshold, note):
-    """batchnorm_backward_alt: on a 500 x 500 batch, not markedly slower than your batchnorm_backward (the
+    """batchnorm_backward_alt: on a 2000 x 500 batch, not markedly slower than your batchnorm_backward (the
     speed-up is measured and reported)."""
     staged, alt = result("bn_staged_timed").seconds, result("bn_alt_timed").seconds
     slowest = threshold("bn_alt_max_slowdown")
