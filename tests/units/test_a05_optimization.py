@@ -127,7 +127,8 @@ def test_self_checks_pass_the_solution_whatever_the_global_random_state(project:
     NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
 
-    failures, printed = [], {}
+    failures: list[str] = []
+    printed: dict[str, set[str]] = {}
     for cell in nb.cells:
         check = grade_id(cell)
         if check not in SELF_CHECKS:

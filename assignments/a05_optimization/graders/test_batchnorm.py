@@ -231,7 +231,8 @@ def test_forward_test_mode(result, tolerance):
     run = result("bn_running")
     bn_param = dict(run.step("f1").args[3])
     for name in ("f1", "f2", "f3"):
-        batchnorm_forward(*run.step(name).args[:3], bn_param)
+        x, gamma, beta, _ = run.step(name).args
+        batchnorm_forward(x, gamma, beta, bn_param)
     bn_param["mode"] = "test"
     for name, label in (("test", "a batch of 8"), ("test_one", "a batch of one")):
         x, gamma, beta, _ = run.step(name).args
