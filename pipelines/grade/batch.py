@@ -22,7 +22,7 @@ import shutil
 import signal
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
@@ -227,10 +227,29 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
     # whose results the gradebook already holds (nothing changed since) skips the write altogether.
     marker = cache_root() / "gradebook" / f"{assignment}.json"
     known = [results[s] for s in students if s in results]
-    if pending or not gradebook_db.holds(gradebook, marker, gradebook_db.results_digest(unit, known)):
-        gradebook_db.record_results(unit, known, gradebook)
-    write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
+    record = None
+    with contextlib.ExitStack() as stack:
+        if pending or not gradebook_db.holds(gradebook, marker, gradebook_db.results_digest(unit, known)):
+            record = stack.enter_context(gradebook_db.recorder(unit, gradebook))
+            record(known, True)
+        write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
+        _grade_pending(assignment, students, pending, workers, data_view, results, diagnostics, out_dir, note, record)
 
+    ordered = [results[s] for s in students]
+    gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered))
+    write_class_report(out_dir, ordered, summary, note)
+    (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
+    if diagnostics:
+        console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")
+    return BatchSummary(graded=len(pending), cached=len(students) - len(pending), failed=len(diagnostics))
+
+
+def _grade_pending(assignment: str, students: list[str], pending: dict[str, tuple[Path, str]], workers: int,
+                   data_view: Path, results: dict[str, StudentResult], diagnostics: list[str], out_dir: Path,
+                   note: str | None, record: Callable[[list[StudentResult], bool], None] | None) -> None:
+    """Grade the students not in the cache with ``workers`` processes; as each finishes, write its
+    results.json, feedback, gradebook row and grades.csv (this process is the only writer)."""
+    layers = LayerCache(assignment)
     started = time.monotonic()
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
                   f"{len(pending)} to grade with {workers} worker(s)")
@@ -256,16 +275,9 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
                 if internal:
                     diagnostics.append(f"== {sid}\n" + "\n".join(internal))
                 _publish(out_dir, result, _execution_of(layers, layers.get("scores", pending[sid][1])))
-                gradebook_db.record_results(unit, [result], gradebook, register=False)
+                if record is not None:
+                    record([result], False)
                 write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
                 progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
                 progress.advance(task)
-
-    ordered = [results[s] for s in students]
-    gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered))
-    write_class_report(out_dir, ordered, summary, note)
-    (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
-    if diagnostics:
-        console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")
-    return BatchSummary(graded=len(pending), cached=len(students) - len(pending), failed=len(diagnostics))

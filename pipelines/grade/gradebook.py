@@ -11,13 +11,16 @@ stack (1.3-1.7 s), which a rerun whose results the gradebook already holds does 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
 import warnings
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pipelines.atomic import atomic_path
 from pipelines.grade import notebook as nbtools
@@ -81,57 +84,64 @@ def mark(db_path: Path, marker: Path, digest: str) -> None:
         tmp.write_text(json.dumps({"digest": digest, "db": _stamp(db_path)}))
 
 
-def record_results(unit: Unit, results: list[StudentResult], db_path: Path, register: bool = True) -> None:
-    """Write every student's autograded cell scores, keeping any manual grading already done.
-    ``register=False``: the assignment's cells are in the gradebook already (a batch records each
-    student as they finish, after registering once)."""
+@contextlib.contextmanager
+def recorder(unit: Unit, db_path: Path) -> Iterator[Callable[[list[StudentResult], bool], None]]:
+    """One open gradebook for a whole batch, yielding ``record(results, register)``: write those
+    students' autograded cell scores, keeping any manual grading already done, and commit.
+    ``register=True`` first (re)registers the assignment's cells. Opening nbgrader's ``Gradebook``
+    anew for each student cost about 70 ms (a new engine compiles every query again); one session
+    keeps the compiled queries while still committing after each student."""
+    from nbgrader.api import Gradebook
     from sqlalchemy.exc import SAWarning
 
+    from pipelines.execute.sandbox import UNSAFE_NOTE, unsafe_no_sandbox
+
     use_own_alembic()
+    db_url = f"sqlite:///{db_path.resolve()}"
+    manual = manual_cells(unit)
+    unsafe = unsafe_no_sandbox()
     with warnings.catch_warnings():
         # nbgrader's add_submission builds a SubmittedAssignment while a query autoflushes, and
         # SQLAlchemy 2 warns "not in session, add operation ... will not proceed"; nbgrader adds the
         # object right after and its own `nbgrader autograde` prints the same warnings. The scores
         # land (tests/grading check them in the gradebook), so the noise is kept off the console.
         warnings.filterwarnings("ignore", message=".*not in session, add operation.*", category=SAWarning)
-        _record(unit, results, f"sqlite:///{db_path.resolve()}", register)
+        with Gradebook(db_url) as gb:
+
+            def record(results: list[StudentResult], register: bool = False) -> None:
+                if register:
+                    register_assignment(unit, db_url)
+                for result in results:
+                    _record_one(gb, unit, result, manual, unsafe, UNSAFE_NOTE)
+                gb.db.commit()
+
+            yield record
 
 
-def _record(unit: Unit, results: list[StudentResult], db_url: str, register: bool) -> None:
-    from nbgrader.api import Gradebook
-
-    if register:
-        register_assignment(unit, db_url)
-    from pipelines.execute.sandbox import UNSAFE_NOTE, unsafe_no_sandbox
-
-    manual = manual_cells(unit)
-    unsafe = unsafe_no_sandbox()
-    with Gradebook(db_url) as gb:
-        for result in results:
-            gb.update_or_create_student(result.student_id)
-            # Updated in place, as `nbgrader autograde` does: a regrade must not erase the scores
-            # and comments a TA already gave in the formgrader.
-            gb.update_or_create_submission(unit.name, result.student_id)
-            per_cell: dict[str, float] = defaultdict(float)
-            for test in result.tests:
-                per_cell[test.cell] += test.points
-            for name in unit.notebooks:
-                submitted = gb.find_submission_notebook(Path(name).stem, unit.name, result.student_id)
-                for grade in submitted.grades:
-                    if grade.cell.name not in manual:
-                        grade.auto_score = min(per_cell.get(grade.cell.name, 0.0), grade.max_score)
-                        grade.needs_manual_grade = False
-                    else:
-                        grade.auto_score = None
-                        grade.needs_manual_grade = grade.manual_score is None
-                # nbgrader's schema has no field for how a submission was graded; its cell comments
-                # are what the formgrader shows beside every answer (a TA's own comment wins there).
-                for comment in submitted.comments:
-                    if unsafe:
-                        comment.auto_comment = UNSAFE_NOTE
-                    elif comment.auto_comment == UNSAFE_NOTE:
-                        comment.auto_comment = None
-            gb.db.commit()
+def _record_one(gb: Any, unit: Unit, result: StudentResult, manual: set[str], unsafe: bool, unsafe_note: str) -> None:
+    gb.update_or_create_student(result.student_id)
+    # Updated in place, as `nbgrader autograde` does: a regrade must not erase the scores and
+    # comments a TA already gave in the formgrader.
+    gb.update_or_create_submission(unit.name, result.student_id)
+    per_cell: dict[str, float] = defaultdict(float)
+    for test in result.tests:
+        per_cell[test.cell] += test.points
+    for name in unit.notebooks:
+        submitted = gb.find_submission_notebook(Path(name).stem, unit.name, result.student_id)
+        for grade in submitted.grades:
+            if grade.cell.name not in manual:
+                grade.auto_score = min(per_cell.get(grade.cell.name, 0.0), grade.max_score)
+                grade.needs_manual_grade = False
+            else:
+                grade.auto_score = None
+                grade.needs_manual_grade = grade.manual_score is None
+        # nbgrader's schema has no field for how a submission was graded; its cell comments are
+        # what the formgrader shows beside every answer (a TA's own comment wins there).
+        for comment in submitted.comments:
+            if unsafe:
+                comment.auto_comment = unsafe_note
+            elif comment.auto_comment == unsafe_note:
+                comment.auto_comment = None
 
 
 def manual_cells(unit: Unit) -> set[str]:

@@ -12,6 +12,8 @@ import hashlib
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +64,30 @@ def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any
 def probe(job: Job, cache: LayerCache, key: str, specs: list[dict[str, Any]],
           inputs: dict[str, dict[str, Any]]) -> dict[str, ProbeResult]:
     """Step 4, or its cached result: the student's export cells evaluated on the probes in the sandbox."""
+    return start_probe(job, cache, key, specs, inputs)()
+
+
+def start_probe(job: Job, cache: LayerCache, key: str, specs: list[dict[str, Any]],
+                inputs: dict[str, dict[str, Any]]) -> Callable[[], dict[str, ProbeResult]]:
+    """Step 4 started: its sandbox runs in the background (it needs only the export cells, which are
+    taken before the notebook runs, so it can run beside the notebook's sandbox on another core).
+    Call what this returns to wait for it and read the results; the report is read, and the job
+    flagged, only then, so a submission's messages come in the same order whatever finished first."""
     hit = cache.get("probes", key)
-    if hit is None:
-        report, run = run_probes(job, specs, inputs)
+    if hit is not None:
+        return lambda: read_probe_report(job, specs, (hit / "report.bin").read_bytes(), cache.meta(hit))
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probes")
+    running = pool.submit(run_probes, job, specs, inputs)
+    pool.shutdown(wait=False)
+
+    def finish() -> dict[str, ProbeResult]:
+        report, run = running.result()
         results = read_probe_report(job, specs, report, run)
         if not job.internal:
             cache.put("probes", key, {"report.bin": report}, {}, run)
         return results
-    return read_probe_report(job, specs, (hit / "report.bin").read_bytes(), cache.meta(hit))
+
+    return finish
 
 
 def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str, Any]]) -> tuple[bytes, dict[str, Any]]:

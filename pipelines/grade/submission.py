@@ -3,7 +3,8 @@
 ``grade_submission`` is the whole pipeline in one screen; each step lives in the module of its cache
 layer (``execution``, ``probing``, and scoring here), so that editing one step re-runs that layer and
 the ones after it, never those before. Student code runs only in the two sandboxed steps (execute,
-probe); scores come from ``score``, in this trusted process, from the plain arrays those steps sent.
+probe), which run side by side (the probes need only the export cells); scores come from ``score``,
+in this trusted process, from the plain arrays those steps sent.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pipelines.grade.cache import LayerCache
 from pipelines.grade.execution import execute, read_and_restore
 from pipelines.grade.fingerprint import Fingerprints, inputs_digest
 from pipelines.grade.job import Job, submission_digest
-from pipelines.grade.probing import make_probes, probe
+from pipelines.grade.probing import make_probes, start_probe
 from pipelines.grade.score import GraderPlugin, run_graders
 from pipelines.grade.unit import Unit
 from pipelines.results import StudentResult, TestResult
@@ -48,9 +49,14 @@ def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Pa
     internal: list[str] = []
     if read_and_restore(job, student_dir):
         execution_key = keys.execution(student_id, job.digest)
-        execute(job, cache, execution_key)
         specs, inputs = make_probes(job)
-        results = enforce(job, probe(job, cache, keys.probes(execution_key, specs, inputs_digest(inputs)), specs, inputs))
+        probes_key = keys.probes(execution_key, specs, inputs_digest(inputs))
+        # The probes' sandbox runs beside the notebook's, unless a probe is timed: then it runs after
+        # it, so that the notebook's work cannot slow the student's code while it is being timed.
+        timed = any(s["timed"] for s in specs)
+        probed = None if timed else start_probe(job, cache, probes_key, specs, inputs)
+        execute(job, cache, execution_key)
+        results = enforce(job, (probed or start_probe(job, cache, probes_key, specs, inputs))())
         tests, internal = score(job, inputs, results)
     total = round(sum(t.points for t in tests), 6)
     result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual,

@@ -1,0 +1,144 @@
+"""Unit a04 end to end: the generated example submissions, graded as `dvc repro` grades them, and the
+notebook's visible self-checks on the source solution.
+
+The data is the harness's learnable CIFAR-10 fixture (ten noisy class templates, profile ``ci``), so
+the trained network clears the ci test-accuracy threshold. The networks do not overfit it (the
+validation accuracy is about the training accuracy), so the dropout experiment's gap check passes
+there by its "nothing to narrow" rule, and its other check (the network without dropout fits its
+500 images) applies. Each example student must get the status and the partial score its defect
+deserves: the expectations are written per grader test, by name.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pipelines.grade.notebook import grade_id, is_export
+from tests.units import harness
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = "a04_regularization"
+CELL_TIMEOUT = 60  # seconds; the fixture's slowest cells (the dropout experiment, the best network) take 5-20 s
+
+TRAINER = {"test_trainer_losses_follow_sgd_with_decay", "test_trainer_epochs_and_checks",
+           "test_trainer_keeps_the_best_parameters", "test_trainer_keeps_parameters_when_validation_never_rises",
+           "test_trainer_check_accuracy"}
+EXPERIMENT = {"test_experiment_overfits_without_dropout", "test_experiment_dropout_narrows_the_gap"}
+ACCURACY = {"test_best_model_test_accuracy"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throwaway project holding a04, its CIFAR-10 fixture fetched and prepared."""
+    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=("cifar10",))
+
+
+@pytest.fixture(scope="module")
+def graded(project: Path) -> Path:
+    """Grade the example submissions of a04 in the throwaway project; returns the output folder."""
+    return harness.grade_examples(UNIT, project)
+
+
+def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
+    with open(graded / "grades.csv", newline="") as f:
+        rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
+    assert rows == {"full": "ok", "half_done": "error", "wrong_gradient": "error",
+                    "timeout": "timeout", "invalid_json": "invalid_notebook"}
+
+
+def test_the_full_solution_gets_full_marks(graded: Path) -> None:
+    r = harness.results(graded, "full")
+    assert r["score"] == r["max_score"] > 0, harness.failed(r)
+    notes = {t["name"]: t["message"] for t in r["tests"] if t["name"] in ACCURACY | EXPERIMENT}
+    assert set(notes) == ACCURACY | EXPERIMENT
+    assert "required" in notes["test_best_model_test_accuracy"]
+    assert "train - validation gap" in notes["test_experiment_dropout_narrows_the_gap"]
+
+
+def test_half_done_keeps_dropout_the_network_and_sgd(graded: Path) -> None:
+    r = harness.results(graded, "half_done")
+    # The Trainer is a stub: its own checks fail, and so does everything trained with it (the experiment
+    # and the best network, whose cells raise); dropout, the network and sgd keep their points.
+    assert harness.failed(r) == TRAINER | EXPERIMENT | ACCURACY
+    assert harness.failed(r) == harness.in_cells(r, {"check_trainer", "check_dropout_experiment", "best_accuracy"})
+    message = next(t["message"] for t in r["tests"] if t["name"] == "test_trainer_keeps_the_best_parameters")
+    assert message.startswith("Trainer.")
+    assert "not implemented yet" in message
+    assert 0 < r["score"] < r["max_score"]
+
+
+def test_wrong_gradient_loses_exactly_the_dropout_gradient_checks(graded: Path) -> None:
+    r = harness.results(graded, "wrong_gradient")
+    # The book's bug only matters with dropout AND reg > 0 (the dropout probes of the network): the
+    # Trainer probes, the experiment and the best network use reg = 0, so nothing else is lost.
+    assert harness.failed(r) == {"test_fc_dropout_loss_and_gradients", "test_fc_dropout_own_numeric_gradient",
+                                 "test_fc_without_dropout_and_batch_of_one"}
+    message = next(t["message"] for t in r["tests"] if t["name"] == "test_fc_dropout_loss_and_gradients")
+    assert "grads['W" in message and "tolerance" in message
+    assert any("disagrees with the numeric gradient" in m for m in r["messages"])  # the notebook's own check
+
+
+def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
+    r = harness.results(graded, "timeout")
+    assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
+    source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
+    position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "train_best")
+    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    # Everything is graded from the export cells, except what the results cell never exported.
+    assert harness.failed(r) == EXPERIMENT | ACCURACY
+
+
+def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
+    r = harness.results(graded, "invalid_json")
+    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
+    assert "not a valid Jupyter notebook" in r["messages"][0]
+
+
+def test_feedback_shows_no_solution_code(graded: Path) -> None:
+    solution = "if val_acc > self.best_val_acc or not self.best_params:"
+    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
+        html = (graded / student / "feedback.html").read_text()
+        assert solution not in html and "def test_" not in html
+
+
+# The visible checks that test the export cells directly (the others need the training runs, which
+# the graded examples above execute).
+SELF_CHECKS = ("check_dropout_forward", "check_dropout_backward", "check_fc_net", "check_sgd", "check_trainer")
+GLOBAL_STATES = range(10)
+
+
+def test_self_checks_pass_the_solution_whatever_the_global_random_state(project: Path, tmp_path: Path) -> None:
+    """Each visible check, run on the source solution after ``np.random.seed(k)`` for 10 values of ``k``,
+    passes every time and prints the same every time: the checks seed numpy's global generator or
+    draw from generators of their own."""
+    from nbclient import NotebookClient
+
+    source = nbformat.read(project / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
+    cells = {grade_id(cell): cell for cell in source.cells}
+    nb = nbformat.v4.new_notebook(metadata=source.metadata)
+    nb.cells = [cells["parameters"], cells["setup"], *filter(is_export, source.cells)]
+    for k in GLOBAL_STATES:
+        nb.cells.append(nbformat.v4.new_code_cell(f"np.random.seed({k})"))
+        nb.cells.extend(nbformat.from_dict(dict(cells[check])) for check in SELF_CHECKS)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    failures: list[str] = []
+    printed: dict[str, set[str]] = {}
+    for cell in nb.cells:
+        check = grade_id(cell)
+        if check not in SELF_CHECKS:
+            continue
+        failures += [f"{check}: {o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        printed.setdefault(check, set()).add(re.sub(r"\d+\.\d+ s\b", "<t> s", text))
+    assert failures == []
+    assert {check: len(texts) for check, texts in printed.items()} == dict.fromkeys(SELF_CHECKS, 1)
