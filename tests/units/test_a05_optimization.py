@@ -1,0 +1,140 @@
+"""Unit a05 end to end: the generated example submissions, graded as `dvc repro` grades them, and the
+notebook's visible self-checks on the source solution.
+
+The data is the harness's learnable CIFAR-10 fixture (ten noisy class templates, official format,
+through the real fetch and prepare stages), so the trained-model checks mean something; the profile
+resolves to ``ci``. Each example student must get the status and the partial score its defect
+deserves: the expectations are written per grader test, by name.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pipelines.grade.notebook import grade_id, is_export
+from tests.units import harness
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = "a05_optimization"
+CELL_TIMEOUT = 90  # seconds; the fixture's slowest cell (four five-layer networks) takes 10-30 s
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throwaway project holding a05 and its CIFAR-10 fixture, fetched and prepared."""
+    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=("cifar10",))
+
+
+@pytest.fixture(scope="module")
+def graded(project: Path) -> Path:
+    """Grade the example submissions of a05 in the throwaway project; returns the output folder."""
+    return harness.grade_examples(UNIT, project)
+
+
+# The trained-model checks: they need the notebook's training runs (exported predictions).
+TRAINED_CELLS = {"rules_accuracy", "bn_accuracy"}
+
+
+def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
+    with open(graded / "grades.csv", newline="") as f:
+        rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
+    assert rows == {"full": "ok", "half_done": "error", "wrong_gradient": "error",
+                    "timeout": "timeout", "invalid_json": "invalid_notebook"}
+
+
+def test_the_full_solution_gets_full_marks(graded: Path) -> None:
+    r = harness.results(graded, "full")
+    assert r["score"] == r["max_score"] > 0, harness.failed(r)
+    trained = {t["name"]: t["message"] for t in r["tests"] if t["cell"] in TRAINED_CELLS}
+    assert len(trained) == 4
+    # A passing trained-model check reports what it measured.
+    assert all("accuracy" in message for message in trained.values())
+
+
+def test_half_done_keeps_the_rules_and_the_layer_and_loses_the_rest(graded: Path) -> None:
+    r = harness.results(graded, "half_done")
+    lost = harness.failed(r)
+    # The closed-form backward pass, the network and both training experiments are lost; the update
+    # rules, batchnorm_forward and the staged backward pass keep every point.
+    assert lost == harness.in_cells(r, {"check_batchnorm_backward_alt", "check_fc_net", *TRAINED_CELLS})
+    message = next(t["message"] for t in r["tests"] if t["name"] == "test_bn_net_gradients")
+    assert message.startswith("FullyConnectedNet.__init__ is not implemented yet")
+    assert 0 < r["score"] < r["max_score"]
+
+
+def test_wrong_gradient_loses_exactly_the_staged_backward_checks(graded: Path) -> None:
+    r = harness.results(graded, "wrong_gradient")
+    # The network uses the closed form, so training and everything else is untouched.
+    assert harness.failed(r) == {"test_backward_gradients", "test_backward_own_numeric_gradient"}
+    message = next(t["message"] for t in r["tests"] if t["name"] == "test_backward_gradients")
+    assert message.startswith("batchnorm_backward: dx") and "tolerance" in message
+    assert any("disagrees with the numeric gradient" in m for m in r["messages"])  # the notebook's own check
+
+
+def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
+    r = harness.results(graded, "timeout")
+    assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
+    source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
+    position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "plot_rules")
+    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    # The rules, layers and network are graded from the export cells; nothing trained was exported.
+    assert harness.failed(r) == harness.in_cells(r, TRAINED_CELLS)
+
+
+def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
+    r = harness.results(graded, "invalid_json")
+    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
+    assert "not a valid Jupyter notebook" in r["messages"][0]
+
+
+def test_feedback_shows_no_solution_code(graded: Path) -> None:
+    solution = "dx = gamma / (N * sqrtvar) * (N * dout - dbeta - xhat * dgamma)"
+    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
+        html = (graded / student / "feedback.html").read_text()
+        assert solution not in html and "def test_" not in html
+
+
+# The visible checks that test the export cells directly (the others need the training runs, which
+# the graded examples above execute).
+SELF_CHECKS = ("check_sgd_momentum", "check_rmsprop", "check_adam", "check_batchnorm_forward",
+               "check_batchnorm_backward", "check_batchnorm_backward_alt", "check_fc_net")
+GLOBAL_STATES = range(10)
+# Timings vary from run to run: masked before the printed text is compared.
+TIMINGS = re.compile(r"\d+\.\d+ (ms|s)\b|speed-up \d+\.\d+x")
+
+
+def test_self_checks_pass_the_solution_whatever_the_global_random_state(project: Path, tmp_path: Path) -> None:
+    """Each visible check, run on the source solution after ``np.random.seed(k)`` for 10 values of ``k``,
+    passes every time and prints the same every time (timings aside): the checks draw their data from
+    generators of their own and assign every parameter they use."""
+    from nbclient import NotebookClient
+
+    source = nbformat.read(project / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
+    cells = {grade_id(cell): cell for cell in source.cells}
+    nb = nbformat.v4.new_notebook(metadata=source.metadata)
+    nb.cells = [cells["parameters"], cells["setup"], *filter(is_export, source.cells)]
+    for k in GLOBAL_STATES:
+        nb.cells.append(nbformat.v4.new_code_cell(f"np.random.seed({k})"))
+        nb.cells.extend(nbformat.from_dict(dict(cells[check])) for check in SELF_CHECKS)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    failures: list[str] = []
+    printed: dict[str, set[str]] = {}
+    for cell in nb.cells:
+        check = grade_id(cell)
+        if check not in SELF_CHECKS:
+            continue
+        failures += [f"{check}: {o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        printed.setdefault(check, set()).add(TIMINGS.sub("<t>", text))
+    assert failures == []
+    assert {check: len(texts) for check, texts in printed.items()} == dict.fromkeys(SELF_CHECKS, 1)
