@@ -233,7 +233,9 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
             record = stack.enter_context(gradebook_db.recorder(unit, gradebook))
             record(known, True)
         write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
+        started = time.monotonic()
         _grade_pending(assignment, students, pending, workers, data_view, results, diagnostics, out_dir, note, record)
+        console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
 
     ordered = [results[s] for s in students]
     gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered))
@@ -250,34 +252,44 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
     """Grade the students not in the cache with ``workers`` processes; as each finishes, write its
     results.json, feedback, gradebook row and grades.csv (this process is the only writer)."""
     layers = LayerCache(assignment)
-    started = time.monotonic()
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
                   f"{len(pending)} to grade with {workers} worker(s)")
-    if pending:
+    if not pending:
+        return
+    # Only scoring left (a grader or threshold edit; every notebook's run is cached): score here, one
+    # student after the other, which costs less than starting worker processes that import it all again.
+    keys, unit = _keys(assignment), _unit(assignment)
+    rescore = all(layers.get("execution", keys.execution(sid, submission_digest(sd, unit))) is not None
+                  for sid, (sd, _) in pending.items())
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=not console.is_terminal) as progress:
+        task = progress.add_task(f"{'scoring' if rescore else 'grading'} {assignment}", total=len(pending))
+
+        def finish(sid: str, data: dict, internal: list[str]) -> None:
+            result = StudentResult.from_json(data)
+            results[sid] = result
+            if internal:
+                diagnostics.append(f"== {sid}\n" + "\n".join(internal))
+            _publish(out_dir, result, _execution_of(layers, layers.get("scores", pending[sid][1])))
+            if record is not None:
+                record([result], False)
+            write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
+            progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
+            progress.advance(task)
+
+        if rescore:
+            for sid, (sd, key) in pending.items():
+                finish(sid, *_grade_one(assignment, sid, str(sd), str(data_view), key))
+            return
         ctx = get_context("forkserver")
         # Workers fork from a server that has the grading modules loaded already: a new worker then
         # starts in milliseconds instead of importing numpy, nbformat and pytest again.
         ctx.set_forkserver_preload(["pipelines.grade.submission"])
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=not console.is_terminal) as progress, \
-                ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=({k: os.environ[k] for k in _ENV_KEYS if k in os.environ},)) as pool:
-            task = progress.add_task(f"grading {assignment}", total=len(pending))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=({k: os.environ[k] for k in _ENV_KEYS if k in os.environ},)) as pool:
             futures: dict[Future, str] = {
                 pool.submit(_grade_one, assignment, sid, str(sd), str(data_view), key): sid
                 for sid, (sd, key) in pending.items()
             }
             for future in as_completed(futures):
-                sid = futures[future]
-                data, internal = future.result()
-                result = StudentResult.from_json(data)
-                results[sid] = result
-                if internal:
-                    diagnostics.append(f"== {sid}\n" + "\n".join(internal))
-                _publish(out_dir, result, _execution_of(layers, layers.get("scores", pending[sid][1])))
-                if record is not None:
-                    record([result], False)
-                write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
-                progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
-                progress.advance(task)
-    console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
+                finish(futures[future], *future.result())
