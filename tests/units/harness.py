@@ -11,10 +11,12 @@ the accuracy thresholds mean something on a few hundred rows.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import yaml
@@ -23,6 +25,7 @@ from pipelines.data.fetch import fetch
 from pipelines.data.prepare import prepare
 from pipelines.examples import make_examples
 from pipelines.grade.batch import autograde
+from pipelines.grade.notebook import grade_id, is_export
 from tests.data import fixtures
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,3 +110,38 @@ def failed(result: dict) -> set[str]:
 def in_cells(result: dict, cells: set[str]) -> set[str]:
     """The grader tests that count towards the given self-check cells."""
     return {t["name"] for t in result["tests"] if t["cell"] in cells}
+
+
+TIMES = re.compile(r"\d+\.\d+ s\b")  # what a self-check may print that differs from run to run
+
+
+def self_checks_over_global_states(project: Path, unit: str, checks: tuple[str, ...], states: range, workdir: Path,
+                                   *, before: tuple[str, ...] = ("parameters", "setup"), timeout: int = 120,
+                                   mask: re.Pattern[str] = TIMES) -> tuple[list[str], dict[str, set[str]]]:
+    """Run the source notebook's ``before`` cells and export cells, then, for each ``k`` of ``states``,
+    ``np.random.seed(k)`` followed by the visible ``checks``. Returns every error a check raised and,
+    per check, the distinct texts it printed (``mask`` replaced by ``<t>``): correct work must pass
+    each check whatever the global random state, and print the same every time."""
+    from nbclient import NotebookClient
+
+    source = nbformat.read(project / "assignments" / unit / f"{unit}.ipynb", as_version=4)
+    cells = {grade_id(cell): cell for cell in source.cells}
+    nb = nbformat.v4.new_notebook(metadata=source.metadata)
+    nb.cells = [*(cells[name] for name in before), *filter(is_export, source.cells)]
+    for k in states:
+        nb.cells.append(nbformat.v4.new_code_cell(f"np.random.seed({k})"))
+        nb.cells.extend(nbformat.from_dict(dict(cells[check])) for check in checks)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(workdir)}}).execute()
+    failures: list[str] = []
+    printed: dict[str, set[str]] = {}
+    for cell in nb.cells:
+        check = grade_id(cell)
+        if check not in checks:
+            continue
+        failures += [f"{check}: {o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        printed.setdefault(check, set()).add(mask.sub("<t>", text))
+    return failures, printed

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pipelines.grade.notebook import grade_id, is_export
+from pipelines.grade.notebook import grade_id
 from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,28 +103,6 @@ GLOBAL_STATES = range(3)
 def test_self_checks_pass_the_solution_whatever_the_global_random_state(project: Path, tmp_path: Path) -> None:
     """Each visible check of a function, run on the source solution after ``np.random.seed(k)``, passes
     and prints the same every time: the checks draw only from generators they seed themselves."""
-    from nbclient import NotebookClient
-
-    source = nbformat.read(project / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
-    cells = {grade_id(cell): cell for cell in source.cells}
-    nb = nbformat.v4.new_notebook(metadata=source.metadata)
-    nb.cells = [cells["parameters"], cells["setup"], *filter(is_export, source.cells)]
-    for k in GLOBAL_STATES:
-        nb.cells.append(nbformat.v4.new_code_cell(f"np.random.seed({k})"))
-        nb.cells.extend(nbformat.from_dict(dict(cells[check])) for check in SELF_CHECKS)
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i}"
-    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-
-    failures: list[str] = []
-    printed: dict[str, set[str]] = {}
-    for cell in nb.cells:
-        check = grade_id(cell)
-        if check not in SELF_CHECKS:
-            continue
-        failures += [f"{check}: {o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
-        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-        printed.setdefault(check, set()).add(text)
+    failures, printed = harness.self_checks_over_global_states(project, UNIT, SELF_CHECKS, GLOBAL_STATES, tmp_path, timeout=60)
     assert failures == []
     assert {check: len(texts) for check, texts in printed.items()} == dict.fromkeys(SELF_CHECKS, 1)

@@ -11,14 +11,12 @@ the partial score its defect deserves: the expectations are written per grader t
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from pipelines.grade.notebook import grade_id, is_export
 from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,34 +103,12 @@ def test_feedback_shows_no_solution_code(graded: Path) -> None:
 # which the graded examples above execute).
 SELF_CHECKS = ("check_logistic_regression", "check_sgd_optimize", "check_hidden_layer", "check_mlp")
 GLOBAL_STATES = range(4)
-SECONDS = re.compile(r"\d+\.\d+ s\b")  # timings, the one thing a check may print differently
 
 
 def test_self_checks_pass_the_solution_whatever_the_global_random_state(project: Path, tmp_path: Path) -> None:
     """Each visible check, run on the source solution after ``np.random.seed(k)`` for several ``k``,
     passes every time and prints the same every time: no check draws from numpy's global generator."""
-    from nbclient import NotebookClient
-
-    source = nbformat.read(project / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
-    cells = {grade_id(cell): cell for cell in source.cells}
-    nb = nbformat.v4.new_notebook(metadata=source.metadata)
-    nb.cells = [cells["parameters"], cells["setup"], cells["load_data"], *filter(is_export, source.cells)]
-    for k in GLOBAL_STATES:
-        nb.cells.append(nbformat.v4.new_code_cell(f"np.random.seed({k})"))
-        nb.cells.extend(nbformat.from_dict(dict(cells[check])) for check in SELF_CHECKS)
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i}"
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-
-    failures: list[str] = []
-    printed: dict[str, set[str]] = {}
-    for cell in nb.cells:
-        check = grade_id(cell)
-        if check not in SELF_CHECKS:
-            continue
-        failures += [f"{check}: {o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
-        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-        printed.setdefault(check, set()).add(SECONDS.sub("<t> s", text))
+    failures, printed = harness.self_checks_over_global_states(project, UNIT, SELF_CHECKS, GLOBAL_STATES, tmp_path,
+                                                               before=("parameters", "setup", "load_data"))
     assert failures == []
     assert {check: len(texts) for check, texts in printed.items()} == dict.fromkeys(SELF_CHECKS, 1)
