@@ -35,6 +35,11 @@ def probe_seed(job: Job, probe_name: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
+def _entries(rng: np.random.Generator, shape: tuple[int, ...], k: int) -> np.ndarray:
+    """``k`` random entries of an array of ``shape``, one row of indices each (numeric gradients)."""
+    return np.stack([rng.integers(0, n, size=k) for n in shape], axis=1)
+
+
 def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """The probe specs and their inputs, seeded per student and submission (trusted side)."""
     default_timeout = float(job.unit.grading["probe_timeout"])
@@ -48,12 +53,10 @@ def make_probes(job: Job) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any
             calls += [c for c in called_names(made["steps"]) if c != p.call]
             if made.get("numeric_grad") is not None:
                 ng = made["numeric_grad"]
-                shape = np.shape(wrt_array(made["steps"], ng.wrt))
-                made["numgrad_idx"] = [np.stack([rng.integers(0, n, size=ng.k) for n in shape], axis=1)]
+                made["numgrad_idx"] = [_entries(rng, np.shape(wrt_array(made["steps"], ng.wrt)), ng.k)]
         elif p.numeric_grad:
             arg, _, k = p.numeric_grad
-            shape = np.shape(made["args"][arg])
-            made["numgrad_idx"] = [np.stack([rng.integers(0, n, size=k) for n in shape], axis=1)]
+            made["numgrad_idx"] = [_entries(rng, np.shape(made["args"][arg]), k)]
         inputs[p.name] = made
         specs.append({"name": p.name, "call": p.call, "methods": list(p.methods), "attrs": list(p.attrs),
                       "timeout": p.timeout or default_timeout, "timed": p.timed, "repeats": p.repeats,
