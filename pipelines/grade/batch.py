@@ -45,10 +45,12 @@ from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path
 from pipelines.report.class_report import write_class_report
 from pipelines.report.feedback import write_feedback
+from pipelines.report.plots import preload_matplotlib
 from pipelines.report.results import write_grades_csv, write_results_json
 from pipelines.results import StudentResult
 
 console = Console(stderr=True)
+Recorder = Callable[[list[StudentResult], bool], None]
 
 
 @dataclass(frozen=True)
@@ -227,14 +229,19 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
     # whose results the gradebook already holds (nothing changed since) skips the write altogether.
     marker = cache_root() / "gradebook" / f"{assignment}.json"
     known = [results[s] for s in students if s in results]
-    record = None
     with contextlib.ExitStack() as stack:
-        if pending or not gradebook_db.holds(gradebook, marker, gradebook_db.results_digest(unit, known)):
+
+        def open_gradebook() -> Recorder | None:
+            if not pending and gradebook_db.holds(gradebook, marker, gradebook_db.results_digest(unit, known)):
+                return None
             record = stack.enter_context(gradebook_db.recorder(unit, gradebook))
             record(known, True)
+            return record
+
         write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
         started = time.monotonic()
-        _grade_pending(assignment, students, pending, workers, data_view, results, diagnostics, out_dir, note, record)
+        _grade_pending(assignment, students, pending, workers, data_view, results, diagnostics, out_dir, note,
+                       open_gradebook)
         console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
 
     ordered = [results[s] for s in students]
@@ -248,13 +255,16 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
 
 def _grade_pending(assignment: str, students: list[str], pending: dict[str, tuple[Path, str]], workers: int,
                    data_view: Path, results: dict[str, StudentResult], diagnostics: list[str], out_dir: Path,
-                   note: str | None, record: Callable[[list[StudentResult], bool], None] | None) -> None:
+                   note: str | None, open_gradebook: Callable[[], Recorder | None]) -> None:
     """Grade the students not in the cache with ``workers`` processes; as each finishes, write its
-    results.json, feedback, gradebook row and grades.csv (this process is the only writer)."""
+    results.json, feedback, gradebook row and grades.csv (this process is the only writer).
+    ``open_gradebook`` is called once, after the workers are started: opening it imports nbgrader
+    (about 0.8 s), which then happens while the workers start and grade the first students."""
     layers = LayerCache(assignment)
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
                   f"{len(pending)} to grade with {workers} worker(s)")
     if not pending:
+        open_gradebook()
         return
     # Only scoring left (a grader or threshold edit; every notebook's run is cached): score here, one
     # student after the other, which costs less than starting worker processes that import it all again.
@@ -265,7 +275,7 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
                   console=console, transient=not console.is_terminal) as progress:
         task = progress.add_task(f"{'scoring' if rescore else 'grading'} {assignment}", total=len(pending))
 
-        def finish(sid: str, data: dict, internal: list[str]) -> None:
+        def finish(sid: str, data: dict, internal: list[str], record: Recorder | None) -> None:
             result = StudentResult.from_json(data)
             results[sid] = result
             if internal:
@@ -278,18 +288,23 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
             progress.advance(task)
 
         if rescore:
+            record = open_gradebook()
             for sid, (sd, key) in pending.items():
-                finish(sid, *_grade_one(assignment, sid, str(sd), str(data_view), key))
+                data, internal = _grade_one(assignment, sid, str(sd), str(data_view), key)
+                finish(sid, data, internal, record)
             return
         ctx = get_context("forkserver")
         # Workers fork from a server that has the grading modules loaded already: a new worker then
         # starts in milliseconds instead of importing numpy, nbformat and pytest again.
-        ctx.set_forkserver_preload(["pipelines.grade.submission"])
+        ctx.set_forkserver_preload(["pipelines.grade.submission", "numpy.random"])
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=({k: os.environ[k] for k in _ENV_KEYS if k in os.environ},)) as pool:
             futures: dict[Future, str] = {
                 pool.submit(_grade_one, assignment, sid, str(sd), str(data_view), key): sid
                 for sid, (sd, key) in pending.items()
             }
+            record = open_gradebook()
+            preload_matplotlib()  # for the class report, while the workers grade
             for future in as_completed(futures):
-                finish(futures[future], *future.result())
+                data, internal = future.result()
+                finish(futures[future], data, internal, record)

@@ -5,11 +5,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pipelines.atomic import atomic_path
+
+
+def preload_matplotlib() -> None:
+    """Import matplotlib (about 0.5 s) in a background thread, so that a report drawn later does not
+    wait for it; a later ``import`` in another thread waits for this one to finish, never repeats it."""
+
+    def load() -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+
+    threading.Thread(target=load, name="preload-matplotlib").start()
 
 
 def figure(width: float = 6, height: float = 3) -> tuple[Any, Any]:
