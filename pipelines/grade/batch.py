@@ -235,7 +235,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
             if not pending and gradebook_db.holds(gradebook, marker, gradebook_db.results_digest(unit, known)):
                 return None
             record = stack.enter_context(gradebook_db.recorder(unit, gradebook))
-            record(known, True)
+            record(known, not gradebook_db.registered(gradebook, marker, unit))
             return record
 
         write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
@@ -245,7 +245,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
         console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
 
     ordered = [results[s] for s in students]
-    gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered))
+    gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered), gradebook_db.sources_digest(unit))
     write_class_report(out_dir, ordered, summary, note)
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     if diagnostics:

@@ -141,3 +141,44 @@ def test_regrade_keeps_the_manual_grading(graded: Path, toy_root: Path) -> None:
         assert gb.find_grade("explain", toy.UNIT, toy.UNIT, "full").manual_score == 1
         sub = gb.find_submission(toy.UNIT, "full")
         assert (sub.score, sub.needs_manual_grade) == (6, False)
+
+
+def test_cells_are_registered_again_only_when_the_gradebook_or_the_sources_change(
+        toy_root: Path, graded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registering the assignment's cells (and importing nbgrader's preprocessors for it) is skipped
+    while the gradebook is the one the last batch left and the source notebooks are unchanged."""
+    from nbgrader.api import Gradebook
+
+    from pipelines.grade import gradebook
+    from pipelines.grade.unit import Unit
+
+    registered: list[str] = []
+    real = gradebook.register_assignment
+    monkeypatch.setattr(gradebook, "register_assignment",
+                        lambda unit, db_url: (registered.append(unit.name), real(unit, db_url))[1])
+    grader = toy_root / "assignments" / toy.UNIT / "graders" / "test_quad.py"
+    text = grader.read_text()
+    grader.write_text(text + "\n# a grader edit: every student is scored and written again\n")
+    try:
+        assert autograde(toy.UNIT, toy_root / "submitted", graded, workers=1).graded == len(SUBMISSIONS) + 1
+    finally:
+        grader.write_text(text)
+    assert registered == []
+
+    db = toy_root / "gradebook.db"
+    db.unlink()  # a new gradebook: the cells are registered in it, then every student's scores
+    autograde(toy.UNIT, toy_root / "submitted", graded, workers=1)
+    assert registered == [toy.UNIT]
+    with Gradebook(f"sqlite:///{db}") as gb:
+        assert gb.find_submission(toy.UNIT, "full").score == 5
+
+    marker = toy_root / ".cache" / "deepgrade" / "gradebook" / f"{toy.UNIT}.json"
+    unit = Unit.load(toy.UNIT)
+    assert gradebook.registered(db, marker, unit)
+    source = unit.source_notebook(unit.notebooks[0])
+    saved = source.read_bytes()
+    try:
+        source.write_bytes(saved.replace(b"Implement `quad`.", b"Implement `quad`, please."))
+        assert not gradebook.registered(db, marker, unit)
+    finally:
+        source.write_bytes(saved)
