@@ -206,9 +206,10 @@ def _kernel_manager() -> Any:
 
 def _run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: int, output_cap: int,
          total_cap: int, reporter: Reporter, km: Any) -> None:
-    from pipelines.execute.imports import skip_format_checkers, skip_papermill_plugin_scan
+    from pipelines.execute.imports import defer_unused_imports, skip_format_checkers, skip_papermill_plugin_scan
 
     skip_format_checkers()
+    defer_unused_imports()
     skip_papermill_plugin_scan()
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
