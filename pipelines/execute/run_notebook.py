@@ -18,6 +18,7 @@ import argparse
 import errno
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,8 +185,11 @@ def _kernel_manager() -> Any:
     - it runs ``pipelines.execute.kernel`` (ipykernel without its debugger), named here rather than
       looked up among the installed kernel specs, a search that imports IPython into the runner;
     - shutting it down kills its process group without waiting for it to be reaped (jupyter_client
-      polls every 0.1 s): this runner exits next, and the sandbox's processes end with it.
+      polls every 0.1 s): this runner exits next, and the sandbox's processes end with it;
+    - its client knows the kernel is ready when the kernel's IOPub reports it idle after answering
+      the client's ``kernel_info`` request (``_ReadyOnIdle``).
     """
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
@@ -201,7 +205,56 @@ def _kernel_manager() -> Any:
             if self.provisioner is not None and self.has_kernel:
                 await self.provisioner.kill()
 
-    return SandboxKernelManager(kernel_name="python3", kernel_spec_manager=SandboxKernelSpecs())
+    class SandboxKernelClient(_ReadyOnIdle, AsyncKernelClient):
+        pass
+
+    return SandboxKernelManager(kernel_name="python3", kernel_spec_manager=SandboxKernelSpecs(),
+                                client_factory=SandboxKernelClient)
+
+
+class _ReadyOnIdle:
+    """``wait_for_ready`` of a jupyter_client asynchronous client, ending on an event rather than on
+    0.2 s of silence. jupyter_client's own wait reads the ``kernel_info`` reply, then drains IOPub
+    until no message has come for 0.2 s: 0.2 s in which neither the runner nor the kernel does
+    anything, in every notebook run. A kernel publishes ``busy`` and then ``idle`` on IOPub around
+    every request it handles, so the ``idle`` of this very ``kernel_info`` request proves that IOPub
+    is connected and that every message the kernel published before it has been read. When it does
+    not come (IOPub subscribed too late to see it), the request is sent again, as jupyter_client does."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        from queue import Empty
+
+        client: Any = self
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            request = client.kernel_info()
+            try:
+                reply = await client.shell_channel.get_msg(timeout=1)
+            except Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply" and \
+                    reply["parent_header"].get("msg_id") == request and await _idle_after(client, request):
+                client._handle_kernel_info_reply(reply)
+                return
+            if not await client.is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+
+async def _idle_after(client: Any, request: str) -> bool:
+    """Read IOPub up to the kernel's ``idle`` status for ``request``; False if IOPub stays silent
+    for 0.2 s before it (the subscription missed it)."""
+    from queue import Empty
+
+    while True:
+        try:
+            msg = await client.iopub_channel.get_msg(timeout=0.2)
+        except Empty:
+            return False
+        if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle" and \
+                msg["parent_header"].get("msg_id") == request:
+            return True
 
 
 def _run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: int, output_cap: int,

@@ -91,6 +91,7 @@ SUBMISSIONS = {
             nb["cells"][2]["source"] = "import numpy as np\\ndef quad(x, w):\\n    {GOOD}\\n"
             json.dump(nb, open("/job/{toy.UNIT}.ipynb", "w"))
             """)),
+    "prints": dict(mutate=_extra_cells('print("first words")', 'print("second words")')),
     "half_implemented": dict(body="""
         import numpy as np
         def _gradient(x, w):
@@ -189,3 +190,12 @@ def test_the_function_that_raised_is_named(graded: Path) -> None:
     tests = results(graded, "half_implemented")["tests"]
     message = next(t["message"] for t in tests if t["name"] == "test_value")
     assert message.startswith("_gradient is not implemented yet (quad calls it)"), message
+
+
+def test_every_output_of_the_run_is_kept_from_the_first_cell_on(graded: Path) -> None:
+    """The runner starts executing once the kernel's IOPub said it is idle after the readiness
+    handshake (not after 0.2 s of silence): no output of the first cells may be lost for it."""
+    nb = nbformat.read(graded / "prints" / f"{toy.UNIT}.ipynb", as_version=4)
+    texts = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells if c.cell_type == "code"]
+    assert "first words\n" in texts and "second words\n" in texts
+    assert results(graded, "prints")["status"] == "ok"
