@@ -39,7 +39,6 @@ from pipelines.grade import gradebook as gradebook_db
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.job import submission_digest
-from pipelines.grade.submission import grade_submission, unit_points
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path
@@ -125,7 +124,11 @@ def scores_key(unit_name: str, student_id: str, student_dir: Path) -> str:
 
 
 def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str, key: str) -> tuple[dict, list[str]]:
-    """Worker: grade one student, reusing every cached layer it can; store the finished grade."""
+    """Worker: grade one student, reusing every cached layer it can; store the finished grade.
+    (The grading modules are imported here, not with this module: a batch whose grades are all
+    cached never loads them, and the workers' fork server has them loaded already.)"""
+    from pipelines.grade.submission import grade_submission, unit_points
+
     unit = _unit(unit_name)
     cache = LayerCache(unit_name)
     job_dir = cache_root() / "jobs" / unit_name / student_id
@@ -208,7 +211,6 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
     students = sorted(d.name for d in submitted_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
     out_dir.mkdir(parents=True, exist_ok=True)
     data_view = unit.student_data_view(cache_root())
-    _ = unit.probes  # import the graders once here: a broken grader fails fast, before any student runs
 
     results: dict[str, StudentResult] = {}
     diagnostics: list[str] = []
@@ -225,6 +227,8 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
             _publish(out_dir, results[sid], _execution_of(layers, hit))
         else:
             pending[sid] = (student_dir, key)
+    if pending:
+        _ = unit.probes  # import the graders once here: a broken grader fails fast, before any student runs
     # The index holds only what is known now: no row of an earlier batch outlives a regrade. A rerun
     # whose results the gradebook already holds (nothing changed since) skips the write altogether.
     marker = cache_root() / "gradebook" / f"{assignment}.json"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -24,10 +24,12 @@ from nbformat import NotebookNode
 from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
 from pipelines.execute.sandbox import Limits
-from pipelines.grade.api import Probe, registered_probes
 from pipelines.grade.notebook import load_source
 from pipelines.params import load_params, profiled, resolve_profile
 from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
+
+if TYPE_CHECKING:
+    from pipelines.grade.api import Probe
 
 
 @dataclass
@@ -105,7 +107,10 @@ class Unit:
 
     @cached_property
     def probes(self) -> list[Probe]:
-        """The probes declared by this unit's grader modules, in a stable order."""
+        """The probes declared by this unit's grader modules, in a stable order. (The graders' API,
+        which imports pytest, is loaded here: a batch whose grades are all cached never needs it.)"""
+        from pipelines.grade.api import registered_probes
+
         ensure_reference_importable()  # graders compare with the checkout's reference/ (no wheel holds it)
         for path in sorted(self.graders_dir.glob("test_*.py")):
             # Keyed by path and content: a grader edited mid-term is imported afresh, even in one process.
