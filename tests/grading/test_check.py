@@ -130,3 +130,12 @@ def test_the_released_a01_notebook_with_its_solution_has_no_export_problem(
     assert report_exports(solved.notebook, path)
     assert "your export cells run on their own" in capsys.readouterr().out
     _load.cache_clear()
+
+
+@pytest.mark.parametrize("notebook", sorted(REPO.glob("assignments/*/*.ipynb")), ids=lambda p: p.parent.name)
+def test_every_unit_tells_students_in_its_first_cell_how_their_code_is_graded(notebook: Path) -> None:
+    """The first thing a student reads says that only the export cells are graded, run alone, and
+    names the command that checks them before submitting."""
+    first = words(nbformat.read(notebook, as_version=4).cells[0].source)
+    assert "cells tagged `export`" in first and "alone" in first, notebook
+    assert f"`deepgrade check {notebook.name}`" in first, notebook
