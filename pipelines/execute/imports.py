@@ -19,17 +19,21 @@ FORMAT_CHECKERS = ("fqdn", "rfc3987", "rfc3986_validator", "rfc3339_validator", 
                    "jsonpointer", "uri_template", "isoduration")
 
 
+def _mark_absent(names: tuple[str, ...]) -> None:
+    """Make ``import name`` raise ImportError, as where the package is not installed."""
+    for name in names:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def skip_slow_optional_imports() -> None:
     """Call before the first ``import nbformat``/``papermill`` of a process."""
-    for name in SLOW_OPTIONAL:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    _mark_absent(SLOW_OPTIONAL)
 
 
 def skip_format_checkers() -> None:
     """Call before ``import nbformat`` in the notebook runner, which imports nothing else that
     needs these packages (the trusted processes keep them: they pay the cost once per batch)."""
-    for name in FORMAT_CHECKERS:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    _mark_absent(FORMAT_CHECKERS)
 
 
 # What papermill imports for what the runner never does: ``requests`` for notebooks read from or

@@ -180,7 +180,7 @@ def _start_kernel(cwd: Path) -> Any:
 def _kernel_manager() -> Any:
     """jupyter_client's asynchronous manager (nbclient drives an asynchronous manager and client: a
     blocking one would stall its event loop on the first output poll, and a cell over its time
-    limit would never be stopped), with two changes for a kernel that lives only inside this sandbox:
+    limit would never be stopped), with three changes for a kernel that lives only inside this sandbox:
 
     - it runs ``pipelines.execute.kernel`` (ipykernel without its debugger), named here rather than
       looked up among the installed kernel specs, a search that imports IPython into the runner;
@@ -214,26 +214,33 @@ def _kernel_manager() -> Any:
 
 class _ReadyOnIdle:
     """``wait_for_ready`` of a jupyter_client asynchronous client, ending on an event rather than on
-    0.2 s of silence. jupyter_client's own wait reads the ``kernel_info`` reply, then drains IOPub
+    0.2 s of silence. jupyter_client's own wait reads a ``kernel_info`` reply, then drains IOPub
     until no message has come for 0.2 s: 0.2 s in which neither the runner nor the kernel does
     anything, in every notebook run. A kernel publishes ``busy`` and then ``idle`` on IOPub around
-    every request it handles, so the ``idle`` of this very ``kernel_info`` request proves that IOPub
-    is connected and that every message the kernel published before it has been read. When it does
-    not come (IOPub subscribed too late to see it), the request is sent again, as jupyter_client does."""
+    every request it handles, so once the kernel has replied, the ``idle`` of one of these requests
+    proves that IOPub is connected and that every message the kernel published before it was read.
+
+    As jupyter_client does, a new request is sent while the kernel has not replied (still starting)
+    or IOPub has shown no such ``idle`` (subscribed too late). Replies and statuses may then belong
+    to any earlier request: all of this wait's requests count, or a kernel slower than one poll to
+    start would leave every reply one request behind the last one sent."""
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         from queue import Empty
 
         client: Any = self
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        sent: set[str] = set()
+        reply = None
         while True:
-            request = client.kernel_info()
+            sent.add(client.kernel_info())
             try:
-                reply = await client.shell_channel.get_msg(timeout=1)
+                msg = await client.shell_channel.get_msg(timeout=1)
             except Empty:
-                reply = None
-            if reply is not None and reply["msg_type"] == "kernel_info_reply" and \
-                    reply["parent_header"].get("msg_id") == request and await _idle_after(client, request):
+                msg = None
+            if msg is not None and msg["msg_type"] == "kernel_info_reply" and msg["parent_header"].get("msg_id") in sent:
+                reply = msg
+            if reply is not None and await _idle_after(client, sent):
                 client._handle_kernel_info_reply(reply)
                 return
             if not await client.is_alive():
@@ -242,9 +249,9 @@ class _ReadyOnIdle:
                 raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
 
-async def _idle_after(client: Any, request: str) -> bool:
-    """Read IOPub up to the kernel's ``idle`` status for ``request``; False if IOPub stays silent
-    for 0.2 s before it (the subscription missed it)."""
+async def _idle_after(client: Any, requests: set[str]) -> bool:
+    """Read IOPub up to the kernel's ``idle`` status for one of ``requests``; False if IOPub stays
+    silent for 0.2 s before one comes (the subscription missed them)."""
     from queue import Empty
 
     while True:
@@ -253,7 +260,7 @@ async def _idle_after(client: Any, request: str) -> bool:
         except Empty:
             return False
         if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle" and \
-                msg["parent_header"].get("msg_id") == request:
+                msg["parent_header"].get("msg_id") in requests:
             return True
 
 

@@ -38,6 +38,7 @@ from pipelines.execute.sandbox import UNSAFE_ENV, UNSAFE_NOTE, bwrap_path, sandb
 from pipelines.grade import gradebook as gradebook_db
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
+from pipelines.grade.gradebook import Recorder
 from pipelines.grade.job import submission_digest
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
@@ -49,7 +50,6 @@ from pipelines.report.results import write_grades_csv, write_results_json
 from pipelines.results import StudentResult
 
 console = Console(stderr=True)
-Recorder = Callable[[list[StudentResult], bool], None]
 
 
 @dataclass(frozen=True)

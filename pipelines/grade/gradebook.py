@@ -29,6 +29,9 @@ from pipelines.grade import notebook as nbtools
 from pipelines.grade.unit import Unit
 from pipelines.results import StudentResult
 
+# ``record(results, register)``: what ``recorder`` yields for a batch.
+Recorder = Callable[[list[StudentResult], bool], None]
+
 
 def bare_nbgrader() -> None:
     """Make ``import nbgrader.<module>`` load that module and what it imports, not nbgrader's package
@@ -125,7 +128,7 @@ def mark(db_path: Path, marker: Path, digest: str, sources: str) -> None:
 
 
 @contextlib.contextmanager
-def recorder(unit: Unit, db_path: Path) -> Iterator[Callable[[list[StudentResult], bool], None]]:
+def recorder(unit: Unit, db_path: Path) -> Iterator[Recorder]:
     """One open gradebook for a whole batch, yielding ``record(results, register)``: write those
     students' autograded cell scores, keeping any manual grading already done, and commit.
     ``register=True`` first (re)registers the assignment's cells. Opening nbgrader's ``Gradebook``
