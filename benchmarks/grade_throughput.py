@@ -89,7 +89,7 @@ def step_breakdown(unit_name: str, student_dir: Path, work: Path) -> dict[str, f
         return out
 
     step("read + restore", execution.read_and_restore, job, student_dir)
-    key = keys.execution("one", job.digest)
+    key = keys.execution(job.digest)
     step("execute (sandboxed papermill)", execution.execute, job, cache, key)
     specs, inputs = step("make probes", probing.make_probes, job)
     results = step("probes (sandboxed worker)", probing.probe, job, cache, keys.probes(key, specs, inputs_digest(inputs)), specs, inputs)

@@ -84,11 +84,13 @@ def _endless(cell: NotebookNode) -> NotebookNode:
     return cell
 
 
-def _writer(student: str, recipe: Recipe) -> Callable[[NotebookNode], NotebookNode]:
-    """How ``student`` writes one answer cell of the source."""
+def _writer(student: str, recipe: Recipe | None) -> Callable[[NotebookNode], NotebookNode]:
+    """How ``student`` writes one answer cell of the source (``full`` needs no recipe)."""
 
     def write(cell: NotebookNode) -> NotebookNode:
         gid = nbtools.grade_id(cell)
+        if recipe is None:
+            return solved(cell)
         if student == "half_done" and gid in recipe.unanswered:
             return nbtools.release_stub(cell)
         answer = solved(cell)
@@ -101,8 +103,10 @@ def _writer(student: str, recipe: Recipe) -> Callable[[NotebookNode], NotebookNo
     return write
 
 
-def submitted_notebook(source: NotebookNode, student: str, recipe: Recipe) -> NotebookNode:
+def submitted_notebook(source: NotebookNode, student: str, recipe: Recipe | None) -> NotebookNode:
     """The source notebook as ``student`` hands it in (no outputs, like a fresh save)."""
+    if recipe is None and student != "full":
+        raise ValueError(f"the example student {student!r} needs the unit's examples recipe")
     nb = copy.deepcopy(source)
     write = _writer(student, recipe)
     nb.cells = [write(cell) if nbtools.is_solution(cell) else cell for cell in nb.cells]
@@ -110,6 +114,15 @@ def submitted_notebook(source: NotebookNode, student: str, recipe: Recipe) -> No
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     return nb
+
+
+def write_solution(source: NotebookNode, path: Path) -> None:
+    """The ``full`` example: the solution as a student hands it in. ``deepgrade validate`` grades the
+    very same bytes, so its run of the notebook is the ``full`` example's (the execution cache is keyed
+    by the submitted bytes) and the grade stage does not run it again."""
+    nb = submitted_notebook(source, "full", None)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
 
 
 def make_examples(unit: str, out: Path) -> list[Path]:
@@ -131,6 +144,8 @@ def make_examples(unit: str, out: Path) -> list[Path]:
             path = target / name
             if student == "invalid_json":
                 path.write_text(TRUNCATED_JSON)
+            elif student == "full":
+                write_solution(source, path)
             else:
                 nb = submitted_notebook(source, student, recipe)
                 nbformat.validate(nb)

@@ -1,14 +1,15 @@
-"""``deepgrade validate``: the source notebook, graded like a submission, must get full marks.
+"""``deepgrade validate``: the source solution, graded like a submission, must get full marks.
 
 This proves on this machine and this data profile that the solution, the graders, the reference
 and the thresholds agree, and prints what the solution reached (the figures thresholds are
-calibrated from). It writes ``validated/<assignment>/results.json`` for DVC.
+calibrated from). It writes ``validated/<assignment>/results.json`` for DVC. What it grades is the
+``full`` example's notebook (the solution as a student hands it in, ``pipelines.examples``), byte for
+byte, in the course's cache: the grade stage then reuses this notebook run for that example.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from pipelines.examples import write_solution
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
@@ -44,10 +46,11 @@ def validate(assignment: str) -> int:
         submitted = Path(tmp) / "solution" / assignment
         submitted.mkdir(parents=True)
         for nb in unit.notebooks:
-            shutil.copy2(unit.source_notebook(nb), submitted / nb)
-        # A throwaway cache: validation always runs the source for real.
+            write_solution(nbtools.load_source(unit.source_notebook(nb)), submitted / nb)
+        # The course's cache: the notebook run is keyed by the notebook's bytes and everything it depends
+        # on, so the grade stage's ``full`` example (the same bytes) reuses it instead of running again.
         result, internal, _ = grade_submission(unit, "solution", submitted, Path(tmp) / "job", unit.student_data_view(cache_root()),
-                                               LayerCache(assignment, root=Path(tmp) / "cache"), Fingerprints(unit))
+                                               LayerCache(assignment), Fingerprints(unit))
 
     table = Table(title=f"{assignment}: source solution on the '{unit.profile}' profile")
     for col in ("check", "points", "result", "measured / message"):

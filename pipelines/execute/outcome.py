@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.execute import statuses
+from pipelines.execute.cell_limits import CellTimeouts
 from pipelines.execute.channel import ChannelError, Message, parse
 from pipelines.execute.sandbox import Limits, SandboxRun
 
@@ -43,7 +44,7 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def notebook_outcome(name: str, run: SandboxRun, limits: Limits, cell_timeout: int) -> NotebookOutcome:
+def notebook_outcome(name: str, run: SandboxRun, limits: Limits, timeouts: CellTimeouts) -> NotebookOutcome:
     """Decide the statuses of one notebook run from the sandbox's exit and the runner's records."""
     outcome = NotebookOutcome()
     if run.report_overflow:
@@ -67,7 +68,7 @@ def notebook_outcome(name: str, run: SandboxRun, limits: Limits, cell_timeout: i
     elif end is None:
         _runner_without_report(name, run, limits, last, outcome)
     if end is not None:
-        _cells(name, end, cell_timeout, limits, outcome)
+        _cells(name, end, timeouts, limits, outcome)
     return outcome
 
 
@@ -100,7 +101,7 @@ def _runner_without_report(name: str, run: SandboxRun, limits: Limits, last: dic
         outcome.internal.append(f"{name}: runner exited with {run.returncode} and no report:\n{run.output[-3000:]}")
 
 
-def _cells(name: str, end: dict[str, Any], cell_timeout: int, limits: Limits, outcome: NotebookOutcome) -> None:
+def _cells(name: str, end: dict[str, Any], timeouts: CellTimeouts, limits: Limits, outcome: NotebookOutcome) -> None:
     """Each failing cell with its own error, then how the run ended, then cut outputs."""
     for cell in end.get("errors", []):
         status = statuses.OOM if cell.get("ename") == "MemoryError" else statuses.ERROR
@@ -115,8 +116,10 @@ def _cells(name: str, end: dict[str, Any], cell_timeout: int, limits: Limits, ou
     ending = end.get("ending", {})
     kind, cell = ending.get("kind"), ending.get("cell")
     if kind == "cell_timeout":
-        outcome.flag(statuses.TIMEOUT, f"{name}{where(cell)}: the cell ran longer than the per-cell limit of "
-                                        f"{cell_timeout} s and was stopped; the cells after it did not run.")
+        gid = cell.get("grade_id") if isinstance(cell, dict) else None
+        outcome.flag(statuses.TIMEOUT, f"{name}{where(cell)}: the cell ran longer than its per-cell limit of "
+                                        f"{timeouts.of(gid if isinstance(gid, str) else None)} s and was stopped; "
+                                        "the cells after it did not run.")
     elif kind == "kernel_died":
         outcome.flag(*_kernel_death(name, cell, end.get("kernel_exit"), limits))
     elif kind == "output_too_large":

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipelines.execute.cell_limits import CellTimeouts
 from pipelines.execute.channel import Reporter
 
 INJECTED_TAGS = ("injected-parameters", "papermill-error-cell-tag")
@@ -146,7 +147,7 @@ def _engine(client_class: type) -> type:
     return SandboxEngine
 
 
-def run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: int, output_cap: int,
+def run(notebook: str, output: str, parameters: dict[str, Any], timeouts: CellTimeouts, output_cap: int,
         total_cap: int, reporter: Reporter) -> None:
     """Execute ``notebook`` into ``output``; send one ``end`` record saying how the run ended."""
     from pipelines.execute.imports import skip_slow_optional_imports
@@ -154,7 +155,7 @@ def run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: in
     skip_slow_optional_imports()
     km = _start_kernel(Path(notebook).parent)
     try:
-        _run(notebook, output, parameters, cell_timeout, output_cap, total_cap, reporter, km)
+        _run(notebook, output, parameters, timeouts, output_cap, total_cap, reporter, km)
     finally:
         if km is not None:
             from jupyter_core.utils import run_sync
@@ -264,7 +265,7 @@ async def _idle_after(client: Any, requests: set[str]) -> bool:
             return True
 
 
-def _run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: int, output_cap: int,
+def _run(notebook: str, output: str, parameters: dict[str, Any], timeouts: CellTimeouts, output_cap: int,
          total_cap: int, reporter: Reporter, km: Any) -> None:
     from pipelines.execute.imports import defer_unused_imports, skip_format_checkers, skip_papermill_plugin_scan
 
@@ -282,7 +283,8 @@ def _run(notebook: str, output: str, parameters: dict[str, Any], cell_timeout: i
     try:
         papermill.execute_notebook(
             notebook, output, parameters=parameters, engine_name="deepgrade", kernel_name="python3",
-            execution_timeout=cell_timeout, cwd=str(Path(notebook).parent), progress_bar=False,
+            # Each cell's own limit (nbclient's timeout_func overrides the single execution_timeout).
+            execution_timeout=timeouts.default, timeout_func=timeouts.for_cell, cwd=str(Path(notebook).parent), progress_bar=False,
             log_output=False, allow_errors=True, request_save_on_cell_execute=False,
             reporter=reporter, output_cap=output_cap, total_cap=total_cap, km=km,
             # The outputs are in by then and how the kernel ended was taken when it died: a graceful
@@ -352,11 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("notebook")
     ap.add_argument("output")
     ap.add_argument("--parameters", default="{}")
-    ap.add_argument("--cell-timeout", type=int, required=True)
+    ap.add_argument("--cell-timeouts", type=CellTimeouts.from_json, required=True)
     ap.add_argument("--output-cap", type=int, required=True)
     ap.add_argument("--total-cap", type=int, required=True)
     args = ap.parse_args(argv)
-    run(args.notebook, args.output, json.loads(args.parameters), args.cell_timeout, args.output_cap,
+    run(args.notebook, args.output, json.loads(args.parameters), args.cell_timeouts, args.output_cap,
         args.total_cap, reporter)
     return 0
 

@@ -120,7 +120,7 @@ def _keys(name: str) -> Fingerprints:
 def scores_key(unit_name: str, student_id: str, student_dir: Path) -> str:
     """The key of a student's finished grade: unchanged means nothing needs to run."""
     unit = _unit(unit_name)
-    return _keys(unit_name).scores(_keys(unit_name).execution(student_id, submission_digest(student_dir, unit)))
+    return _keys(unit_name).scores(student_id, _keys(unit_name).execution(submission_digest(student_dir, unit)))
 
 
 def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str, key: str) -> tuple[dict, list[str]]:
@@ -229,6 +229,8 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
             pending[sid] = (student_dir, key)
     if pending:
         _ = unit.probes  # import the graders once here: a broken grader fails fast, before any student runs
+        for notebook in unit.notebooks:
+            unit.cell_timeouts(notebook)  # and so does a cell limit that names no cell
     # The index holds only what is known now: no row of an earlier batch outlives a regrade. A rerun
     # whose results the gradebook already holds (nothing changed since) skips the write altogether.
     marker = cache_root() / "gradebook" / f"{assignment}.json"
@@ -273,7 +275,7 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
     # Only scoring left (a grader or threshold edit; every notebook's run is cached): score here, one
     # student after the other, which costs less than starting worker processes that import it all again.
     keys, unit = _keys(assignment), _unit(assignment)
-    rescore = all(layers.get("execution", keys.execution(sid, submission_digest(sd, unit))) is not None
+    rescore = all(layers.get("execution", keys.execution(submission_digest(sd, unit))) is not None
                   for sid, (sd, _) in pending.items())
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=not console.is_terminal) as progress:

@@ -74,17 +74,18 @@ def run_notebooks(job: Job) -> None:
     (job.dir / "executed").mkdir(exist_ok=True)
     parameters = json.dumps({"data_dir": "/data/prepared", "seed": job.seed, "device": "cpu", "profile": job.unit.profile})
     for name in job.unit.notebooks:
+        timeouts = job.unit.cell_timeouts(name)
         argv = [
             sys.executable, "-m", "pipelines.execute.run_notebook", name, f"executed/{name}",
             "--parameters", parameters,
-            "--cell-timeout", str(settings["cell_timeout"]),
+            "--cell-timeouts", timeouts.to_json(),
             "--output-cap", str(settings["output_cap_kb"] * 1024),
             # Half the file-size limit: the executed notebook (outputs plus sources) must still fit.
             "--total-cap", str(limits.file_mb * 1024 * 1024 // 2),
         ]
         run = run_sandboxed(argv, job.dir, limits, data_dir=job.data_view, report=True,
                             env={"DEEPGRADE_EXPORT_DIR": "/job/export"}, log_name=f"execute-{name}.log")
-        outcome = notebook_outcome(name, run, limits, int(settings["cell_timeout"]))
+        outcome = notebook_outcome(name, run, limits, timeouts)
         for status, message in outcome.flags:
             job.flag(status, message)
         job.failed_grade_cells.update(outcome.failed_grade_cells)

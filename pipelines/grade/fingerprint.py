@@ -2,14 +2,15 @@
 
 A grade is built in three layers, each keyed by exactly what can change it:
 
-- **execution** (the executed notebook, its exports, how each cell ended): the submission, the unit's
-  source notebooks and assignment.yaml, the engine code a notebook run goes through, the data
-  provenance and the execution knobs (seed, profile, the notebook sandbox's limits);
+- **execution** (the executed notebook, its exports, how each cell ended): the submitted bytes (not
+  who submitted them), the unit's source notebooks and assignment.yaml, the engine code a notebook
+  run goes through, the data provenance and the execution knobs (seed, profile, the notebook
+  sandbox's limits);
 - **probes** (the student's plain outputs on the probes): the execution key, the probe worker's code,
   the probe sandbox's limits and the probe specs and inputs themselves (hashed as generated, so a
   grader edit that leaves every probe alone re-runs no probe);
-- **scores** (results.json): the execution key, the graders, the reference library, params.yaml and
-  the scoring engine. When this key is unchanged nothing at all runs.
+- **scores** (results.json): the student, the execution key, the graders, the reference library,
+  params.yaml and the scoring engine. When this key is unchanged nothing at all runs.
 
 Engine files belong to the execution layer unless listed below: a new module costs a re-execution,
 never a stale grade.
@@ -142,14 +143,17 @@ class Fingerprints:
             d.path(f"engine/{f.name}", f)
         return d.hexdigest()
 
-    def execution(self, student_id: str, submission_digest: str) -> str:
-        return Digest(self.execution_static, student_id, submission_digest).hexdigest()
+    def execution(self, submission_digest: str) -> str:
+        """Not keyed by the student: nothing of a notebook run depends on who handed it in, so identical
+        notebooks run once (the source's run in ``deepgrade validate`` serves the ``full`` example)."""
+        return Digest(self.execution_static, submission_digest).hexdigest()
 
     def probes(self, execution_key: str, specs: list[dict[str, Any]], inputs_digest: str) -> str:
         return Digest(self.probes_static, execution_key, inputs_digest).value(specs).hexdigest()
 
-    def scores(self, execution_key: str) -> str:
-        return Digest(self.scores_static, execution_key).hexdigest()
+    def scores(self, student_id: str, execution_key: str) -> str:
+        """Keyed by the student too: the probes are seeded per student, and results.json names them."""
+        return Digest(self.scores_static, student_id, execution_key).hexdigest()
 
 
 def inputs_digest(inputs: dict[str, dict[str, Any]]) -> str:

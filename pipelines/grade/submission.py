@@ -48,7 +48,7 @@ def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Pa
     tests: list[TestResult] = []
     internal: list[str] = []
     if read_and_restore(job, student_dir):
-        execution_key = keys.execution(student_id, job.digest)
+        execution_key = keys.execution(job.digest)
         specs, inputs = make_probes(job)
         probes_key = keys.probes(execution_key, specs, inputs_digest(inputs))
         # The probes' sandbox runs beside the notebook's, unless a probe is timed: then it runs after

@@ -23,8 +23,10 @@ from nbformat import NotebookNode
 
 from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
+from pipelines.execute import cell_limits
+from pipelines.execute.cell_limits import CellTimeouts
 from pipelines.execute.sandbox import Limits
-from pipelines.grade.notebook import load_source
+from pipelines.grade.notebook import grade_id, load_source
 from pipelines.params import load_params, profiled, resolve_profile
 from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
 
@@ -90,6 +92,21 @@ class Unit:
     def limits(self, kind: str) -> Limits:
         """Sandbox resource limits for ``notebook`` or ``probes`` runs."""
         return Limits.from_params(self.sandbox(kind))
+
+    def cell_timeouts(self, notebook: str) -> CellTimeouts:
+        """Each cell's time limit in ``notebook``: ``cell_timeout``, and ``cell_timeouts`` by grade id or
+        tag, resolved for the profile against the source notebooks (``pipelines.execute.cell_limits``)."""
+        settings = self.sandbox("notebook")
+        named = {key: int(profiled(value, self.profile)) for key, value in (settings.get("cell_timeouts") or {}).items()}
+
+        def cells(name: str) -> list[tuple[str | None, list[str]]]:
+            return [(grade_id(c), list(c.get("metadata", {}).get("tags", []))) for c in load_source(self.source_notebook(name)).cells]
+
+        unknown = cell_limits.unmatched(named, [c for name in self.notebooks for c in cells(name)])
+        if unknown:
+            raise DeepgradeError(f"params.yaml, units.{self.name}.sandbox.notebook.cell_timeouts names {', '.join(unknown)}: "
+                                 f"no cell of {', '.join(self.notebooks)} has that grade id or tag")
+        return cell_limits.resolve(int(settings["cell_timeout"]), named, cells(notebook))
 
     # --- files ---------------------------------------------------------------------------
     @property

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipelines.cli import main
+from pipelines.params import _load
 from tests.grading import toy
+from tests.grading.conftest import FAST_LIMITS, REPO
 
 
 def test_doctor_finds_a_working_sandbox(capsys: pytest.CaptureFixture) -> None:
@@ -52,6 +55,28 @@ def test_check_rejects_a_file_that_is_not_a_notebook(tmp_path: Path, capsys: pyt
 def test_validate_gives_the_toy_solution_full_marks(toy_root: Path) -> None:
     assert main(["validate", toy.UNIT]) == 0
     assert (toy_root / "validated" / toy.UNIT / "results.json").exists()
+
+
+def test_the_full_example_reuses_the_notebook_run_of_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``validate`` grades the very bytes of the ``full`` example, so the grade stage does not run it again."""
+    from pipelines.examples import write_solution
+    from pipelines.grade.batch import autograde
+    from pipelines.grade.cache import LayerCache
+    from pipelines.grade.notebook import load_source
+
+    unit = toy.make_project(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()), FAST_LIMITS)
+    monkeypatch.setenv("DEEPGRADE_ROOT", str(tmp_path))
+    monkeypatch.delenv("DEEPGRADE_CACHE_DIR", raising=False)
+    _load.cache_clear()
+    assert main(["validate", toy.UNIT]) == 0
+    executions = LayerCache(toy.UNIT).base / "execution"
+    ran = list(executions.iterdir())
+    full = tmp_path / "submitted" / "full" / toy.UNIT
+    full.mkdir(parents=True)
+    write_solution(load_source(unit / f"{toy.UNIT}.ipynb"), full / f"{toy.UNIT}.ipynb")
+    assert autograde(toy.UNIT, tmp_path / "submitted", tmp_path / "graded").graded == 1
+    assert list(executions.iterdir()) == ran and len(ran) == 1
+    _load.cache_clear()
 
 
 def test_validate_catches_points_that_do_not_add_up(toy_root: Path, tmp_path: Path) -> None:

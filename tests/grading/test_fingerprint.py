@@ -15,6 +15,7 @@ from pipelines.grade.probing import make_probes
 from pipelines.grade.unit import Unit
 from pipelines.params import _load
 from tests.grading import toy
+from tests.grading.conftest import FAST_LIMITS, REPO
 
 ENGINE = Path(pipelines.__file__).resolve().parent
 
@@ -55,11 +56,11 @@ def _keys(root: Path) -> dict[str, str]:
     keys = Fingerprints(unit)
     student = root / "submitted" / "keyed" / toy.UNIT
     digest = submission_digest(student, unit)
-    execution = keys.execution("keyed", digest)
+    execution = keys.execution(digest)
     job = Job(unit, "keyed", root / "job-keys", root, int(unit.params["seed"]), digest)
     specs, inputs = make_probes(job)
     return {"execution": execution, "probes": keys.probes(execution, specs, inputs_digest(inputs)),
-            "scores": keys.scores(execution)}
+            "scores": keys.scores("keyed", execution)}
 
 
 def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
@@ -136,3 +137,27 @@ def test_an_edited_submission_invalidates_everything(keyed: Path) -> None:
         assert _changed(before, _keys(keyed)) == {"execution", "probes", "scores"}
     finally:
         toy.submission(keyed, "keyed")
+
+
+def test_identical_notebooks_of_two_students_run_once_and_keep_their_own_grades(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The execution layer is keyed by the submitted bytes, not the student (``validate``'s run of the
+    source serves the ``full`` example); probes and scores stay per student (seeds, results.json)."""
+    from pipelines.grade.batch import autograde
+    from pipelines.grade.cache import LayerCache
+
+    toy.make_project(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()), FAST_LIMITS)
+    monkeypatch.setenv("DEEPGRADE_ROOT", str(tmp_path))
+    monkeypatch.delenv("DEEPGRADE_DATA_DIR", raising=False)
+    monkeypatch.delenv("DEEPGRADE_CACHE_DIR", raising=False)
+    _load.cache_clear()
+    first = toy.submission(tmp_path, "twin_a")
+    toy.submission(tmp_path, "twin_b", raw=first.read_bytes())  # the same bytes (new cells get new random ids)
+    summary = autograde(toy.UNIT, tmp_path / "submitted", tmp_path / "graded", workers=1)
+    layers = LayerCache(toy.UNIT).base
+    assert (summary.graded, summary.failed) == (2, 0)
+    assert [len(list((layers / layer).iterdir())) for layer in ("execution", "probes", "scores")] == [1, 2, 2]
+    for student in ("twin_a", "twin_b"):
+        result = yaml.safe_load((tmp_path / "graded" / student / "results.json").read_text())
+        assert (result["student_id"], result["score"]) == (student, 5)
+    _load.cache_clear()

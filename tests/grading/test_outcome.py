@@ -9,12 +9,14 @@ import signal
 import pytest
 
 from pipelines.execute import statuses
+from pipelines.execute.cell_limits import CellTimeouts
 from pipelines.execute.channel import Reporter
 from pipelines.execute.outcome import notebook_outcome
 from pipelines.execute.sandbox import Limits, SandboxRun
 
 LIMITS = Limits(memory_mb=2048, cpu_seconds=600, wall_seconds=900, file_mb=64)
 CELL = {"position": 7, "starts": "train(model)", "grade_id": None}
+TIMEOUTS = CellTimeouts(90, {"train": 600})
 
 
 def report(*records: dict) -> bytes:
@@ -35,7 +37,7 @@ def run(data: bytes, returncode: int = 0, timed_out: bool = False) -> SandboxRun
 
 
 def status_of(sandbox_run: SandboxRun) -> tuple[str, list[str]]:
-    outcome = notebook_outcome("nb.ipynb", sandbox_run, LIMITS, 90)
+    outcome = notebook_outcome("nb.ipynb", sandbox_run, LIMITS, TIMEOUTS)
     return statuses.worst(*(s for s, _ in outcome.flags)), [m for _, m in outcome.flags]
 
 
@@ -58,6 +60,11 @@ def test_memory_error_wins_over_later_errors() -> None:
 def test_a_cell_timeout_names_the_cell_and_the_limit() -> None:
     status, messages = status_of(run(report(end("cell_timeout", ending={"cell": CELL}))))
     assert status == "timeout" and "per-cell limit of 90 s" in messages[0] and "cell 7" in messages[0]
+
+
+def test_a_cell_timeout_names_that_cells_own_limit() -> None:
+    _, messages = status_of(run(report(end("cell_timeout", ending={"cell": {**CELL, "grade_id": "train"}}))))
+    assert "per-cell limit of 600 s" in messages[0]
 
 
 @pytest.mark.parametrize(("code", "status", "words"), [
@@ -88,12 +95,12 @@ def test_a_runner_killed_by_its_cpu_limit() -> None:
 
 
 def test_a_runner_without_report_is_an_engine_problem_for_the_instructor() -> None:
-    outcome = notebook_outcome("nb.ipynb", run(b"", returncode=1), LIMITS, 90)
+    outcome = notebook_outcome("nb.ipynb", run(b"", returncode=1), LIMITS, TIMEOUTS)
     assert [s for s, _ in outcome.flags] == ["kernel_died"] and outcome.internal
 
 
 def test_a_forged_or_broken_report_is_not_trusted() -> None:
-    outcome = notebook_outcome("nb.ipynb", run(b'{"event": "end"}\n', returncode=0), LIMITS, 90)
+    outcome = notebook_outcome("nb.ipynb", run(b'{"event": "end"}\n', returncode=0), LIMITS, TIMEOUTS)
     assert [s for s, _ in outcome.flags] == ["kernel_died"]
     assert any("could not be read" in line for line in outcome.internal)
 
@@ -106,6 +113,6 @@ def test_cut_output_is_said_but_keeps_the_status() -> None:
 
 def test_failed_self_check_cells_are_kept_for_blind_spots() -> None:
     error = {**CELL, "grade_id": "check_loss", "ename": "AssertionError", "evalue": ""}
-    outcome = notebook_outcome("nb.ipynb", run(report(end(errors=[error]))), LIMITS, 90)
+    outcome = notebook_outcome("nb.ipynb", run(report(end(errors=[error]))), LIMITS, TIMEOUTS)
     assert outcome.failed_grade_cells == {"check_loss": "AssertionError"}
     assert json.dumps(outcome.failed_grade_cells)
