@@ -1,11 +1,15 @@
-"""The throwaway project every unit's end-to-end test grades its example submissions in.
+"""What every unit's end-to-end test (``tests/units/test_<unit>.py``) asserts on: its example
+submissions graded as ``dvc repro`` grades them, and a project with its data for the visible checks.
 
-Each ``tests/units/test_<unit>.py`` copies its unit, the reference code and ``params.yaml`` (with a
-shorter per-cell limit) into a temporary project, writes the datasets it needs as small *learnable*
-fixtures in the official file formats into a mirror that declares them as subsets (so the profile
-resolves to ``ci``), fetches and prepares them through the real data stages, and grades the example
-submissions with the real batch. The fixtures are learnable (classes drawn around fixed templates) so
-the accuracy thresholds mean something on a few hundred rows.
+Where ``dvc repro`` already did the work on the checkout as it is now (CI runs it before pytest), the
+tests read its outputs: ``graded/<unit>`` and ``data/prepared`` are fresh when ``dvc status`` reports
+their stages unchanged, so nothing is graded twice. Otherwise (a developer's checkout without data, or
+with edits since the last ``dvc repro``) they build a throwaway project: the unit, the reference code and
+``params.yaml`` copied, the datasets written as small *learnable* fixtures in the official file formats
+into a mirror that declares them as subsets (so the profile resolves to ``ci``), fetched and prepared
+through the real data stages, and the examples graded with the real batch. The fixtures are learnable
+(classes drawn around fixed templates) so the accuracy thresholds mean something on a few hundred rows.
+Neither path is ever skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
@@ -26,6 +33,7 @@ from pipelines.data.prepare import prepare
 from pipelines.examples import make_examples
 from pipelines.grade.batch import autograde
 from pipelines.grade.notebook import grade_id, is_export
+from pipelines.grade.unit import Unit
 from tests.data import fixtures
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,45 +64,100 @@ def learnable_mnist(root: Path, rng: np.random.Generator) -> None:
 WRITERS: dict[str, Callable[[Path, np.random.Generator], None]] = {"cifar10": learnable_cifar, "mnist": learnable_mnist}
 
 
-def unit_project(tmp_path_factory: pytest.TempPathFactory, unit: str, *, cell_timeout: float,
-                 datasets: tuple[str, ...] = ()) -> Iterator[Path]:
+def unit_project(tmp_path_factory: pytest.TempPathFactory, unit: str, *, datasets: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield a throwaway project holding ``unit`` with its ``datasets`` fetched and prepared from a
     fixture mirror; the environment points at it meanwhile (so the unit's loaders, here and in a kernel
     started from here, read the fixtures). Use it in a module fixture with ``yield from``."""
     root = tmp_path_factory.mktemp("project")
     shutil.copytree(REPO / "assignments" / unit, root / "assignments" / unit)
     shutil.copytree(REPO / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["units"][unit].setdefault("sandbox", {}).setdefault("notebook", {})["cell_timeout"] = cell_timeout
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copy2(REPO / "params.yaml", root / "params.yaml")
     mirror = root / "mirror"
     for dataset in datasets:
         WRITERS[dataset](mirror, np.random.default_rng(7))
     if datasets:
         fixtures.write_manifest(mirror)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.setenv("DEEPGRADE_DATA_DIR", str(root / "data"))
-        if datasets:
-            mp.setenv("DEEPGRADE_DATA_MIRROR", str(mirror))
-        else:
-            mp.delenv("DEEPGRADE_DATA_MIRROR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
+    with _pointed_at(root, root / "data", mirror if datasets else None):
         for dataset in datasets:
             fetch(dataset)
             prepare(dataset)
         yield root
+
+
+@contextmanager
+def _pointed_at(root: Path, data: Path | None, mirror: Path | None) -> Iterator[None]:
+    """The environment of the project at ``root`` (its data folder and mirror), restored afterwards."""
+    from pipelines.params import _load
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPGRADE_ROOT", str(root))
+        for key, value in (("DEEPGRADE_DATA_DIR", data), ("DEEPGRADE_DATA_MIRROR", mirror)):
+            if value is None:
+                mp.delenv(key, raising=False)
+            else:
+                mp.setenv(key, str(value))
+        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
         _load.cache_clear()
+        try:
+            yield
+        finally:
+            _load.cache_clear()
 
 
-def grade_examples(unit: str, project: Path) -> Path:
-    """Generate and grade the unit's example submissions in ``project``; the folder of the grades."""
-    make_examples(unit, project / "submitted")
-    assert autograde(unit, project / "submitted", project / "graded", workers=2).failed == 0
-    return project / "graded"
+@lru_cache(maxsize=1)
+def _stale_stages() -> frozenset[str] | None:
+    """The stages ``dvc status`` reports changed in the checkout, or None when it cannot tell."""
+    try:
+        done = subprocess.run(["dvc", "status", "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
+        return frozenset(json.loads(done.stdout)) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
+        return None
+
+
+def fresh(stage: str) -> bool:
+    """Whether ``dvc repro`` ran ``stage`` on the checkout as it is now (its lock entry matches the
+    stage's current inputs and its outputs are in place)."""
+    stale = _stale_stages()
+    return stale is not None and stage not in stale and stage in (REPO / "dvc.lock").read_text()
+
+
+def data_project(tmp_path_factory: pytest.TempPathFactory, unit: str, *, datasets: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A project with the unit's data: the checkout itself when ``dvc repro`` prepared each dataset of
+    the unit from the current code (the course's real data), else a throwaway one with learnable
+    fixtures (``unit_project``). Use it in a module fixture with ``yield from``."""
+    if all(fresh(f"prepare_{dataset}") for dataset in datasets):
+        with _pointed_at(REPO, None, None):
+            yield REPO
+        return
+    yield from unit_project(tmp_path_factory, unit, datasets=datasets)
+
+
+def graded_examples(tmp_path_factory: pytest.TempPathFactory, unit: str, *, datasets: tuple[str, ...] = ()) -> Iterator[Path]:
+    """The unit's example submissions graded as ``dvc repro`` grades them: the checkout's
+    ``graded/<unit>`` when its ``grade@<unit>`` stage is up to date (so CI grades nothing twice), else
+    graded here, in a throwaway project with learnable fixtures. Use it in a module fixture with
+    ``yield from``."""
+    if fresh(f"grade@{unit}") and (REPO / "graded" / unit / "grades.csv").is_file():
+        yield REPO / "graded" / unit
+        return
+    made = unit_project(tmp_path_factory, unit, datasets=datasets)
+    project = next(made)
+    try:
+        make_examples(unit, project / "submitted")
+        out = project / "graded" / unit
+        assert autograde(unit, project / "submitted", out, workers=2).failed == 0
+    finally:
+        made.close()  # the environment points back where it was: the results are plain files
+    yield out
+
+
+def endless_loop_limit(graded: Path, unit: str) -> int:
+    """The per-cell limit of the cell the ``timeout`` example loops in, in the project that graded it."""
+    project = graded.parents[1]
+    with _pointed_at(project, None if project == REPO else project / "data", None):
+        config = yaml.safe_load((project / "assignments" / unit / "assignment.yaml").read_text())
+        found = Unit.load(unit)
+        return max(found.cell_timeouts(nb).of(config["examples"]["timeout"]) for nb in found.notebooks)
 
 
 def results(graded: Path, student: str) -> dict:
@@ -133,8 +196,9 @@ def self_checks_over_global_states(project: Path, unit: str, checks: tuple[str, 
         nb.cells.extend(nbformat.from_dict(dict(cells[check])) for check in checks)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i}"
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(workdir)}}).execute()
+    with _pointed_at(project, project / "data", None):  # the kernel inherits it: the loaders read this project's data
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(workdir)}}).execute()
     failures: list[str] = []
     printed: dict[str, set[str]] = {}
     for cell in nb.cells:

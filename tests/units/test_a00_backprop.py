@@ -20,21 +20,18 @@ from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a00_backprop"
-CELL_TIMEOUT = 15  # seconds; the slowest cell of the notebook takes well under one
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway project holding a00 and its reference code, with no data; the environment points at it."""
-    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=())
+    """A project with the unit's data, for the visible checks (harness.data_project)."""
+    yield from harness.data_project(tmp_path_factory, UNIT, datasets=())
 
 
 @pytest.fixture(scope="module")
-def graded(project: Path) -> Path:
-    """Grade the example submissions of a00 in the throwaway project; returns the output folder."""
-    return harness.grade_examples(UNIT, project)
-
-
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
+    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=())
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
@@ -74,7 +71,7 @@ def test_wrong_gradient_loses_the_sigmoid_gradient_checks_and_what_builds_on_the
 
 def test_endless_loop_times_out_and_keeps_the_functions(graded: Path) -> None:
     r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
+    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
     source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
     position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "h_sweep")
     assert f"(cell {position}, the one starting `while True:" in r["messages"][0]

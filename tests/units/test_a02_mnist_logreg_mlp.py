@@ -21,24 +21,18 @@ from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a02_mnist_logreg_mlp"
-CELL_TIMEOUT = 20  # seconds; the fixture's slowest cell (the MLP's three epochs) takes about 2 s
-
-
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway project holding a02, its MNIST fixture fetched and prepared; the environment points
-    at it (so ``load_mnist()``, here and in a kernel started from here, reads the fixture)."""
-    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=("mnist",))
+    """A project with the unit's data, for the visible checks (harness.data_project)."""
+    yield from harness.data_project(tmp_path_factory, UNIT, datasets=("mnist",))
 
 
 @pytest.fixture(scope="module")
-def graded(project: Path) -> Path:
-    """Grade the example submissions of a02 in the throwaway project; returns the output folder."""
-    return harness.grade_examples(UNIT, project)
-
-
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
+    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=("mnist",))
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
@@ -78,7 +72,7 @@ def test_wrong_gradient_loses_exactly_the_gradient_checks(graded: Path) -> None:
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
     r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
+    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
     source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
     position = 1 + next(i for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "train_mlp")
     assert f"(cell {position}, the one starting `while True:" in r["messages"][0]

@@ -22,25 +22,18 @@ from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a03_fc_nets"
-CELL_TIMEOUT = 60  # seconds; the fixture's slowest cells (training a network) take 5-15 s
-
-
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway project holding a03, its CIFAR-10 fixture fetched and prepared; the environment
-    points at it (so ``load_cifar10()``, here and in a kernel started from here, reads the fixture)."""
-    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=("cifar10",))
+    """A project with the unit's data, for the visible checks (harness.data_project)."""
+    yield from harness.data_project(tmp_path_factory, UNIT, datasets=("cifar10",))
 
 
 @pytest.fixture(scope="module")
-def graded(project: Path) -> Path:
-    """Grade the example submissions of a03 in the throwaway project; returns the output folder."""
-    return harness.grade_examples(UNIT, project)
-
-
-
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
+    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=("cifar10",))
 
 
 ACCURACY = {"test_shallow_net_test_accuracy", "test_fc_net_test_accuracy"}
@@ -86,7 +79,7 @@ def test_wrong_gradient_loses_exactly_the_gradient_checks(graded: Path) -> None:
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
     r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
+    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
     source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
     position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "train_fc_net")
     assert f"(cell {position}, the one starting `while True:" in r["messages"][0]

@@ -23,7 +23,6 @@ from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a04_regularization"
-CELL_TIMEOUT = 60  # seconds; the fixture's slowest cells (the dropout experiment, the best network) take 5-20 s
 
 TRAINER = {"test_trainer_losses_follow_sgd_with_decay", "test_trainer_epochs_and_checks",
            "test_trainer_keeps_the_best_parameters", "test_trainer_keeps_parameters_when_validation_never_rises",
@@ -34,14 +33,14 @@ ACCURACY = {"test_best_model_test_accuracy"}
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway project holding a04, its CIFAR-10 fixture fetched and prepared."""
-    yield from harness.unit_project(tmp_path_factory, UNIT, cell_timeout=CELL_TIMEOUT, datasets=("cifar10",))
+    """A project with the unit's data, for the visible checks (harness.data_project)."""
+    yield from harness.data_project(tmp_path_factory, UNIT, datasets=("cifar10",))
 
 
 @pytest.fixture(scope="module")
-def graded(project: Path) -> Path:
-    """Grade the example submissions of a04 in the throwaway project; returns the output folder."""
-    return harness.grade_examples(UNIT, project)
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
+    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=("cifar10",))
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
@@ -85,7 +84,7 @@ def test_wrong_gradient_loses_exactly_the_dropout_gradient_checks(graded: Path) 
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
     r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {CELL_TIMEOUT} s" in r["messages"][0]
+    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
     source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
     position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "train_best")
     assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
