@@ -64,10 +64,15 @@ class Reporter:
         return self._stream.fileno()
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        line = json.dumps({**header, "nbytes": len(payload)}).encode() + b"\n"
-        if len(line) > MAX_HEADER_BYTES:
-            raise ValueError(f"report header too long ({len(line)} bytes)")
-        self._stream.write(line + payload)
+        self._stream.write(encode(Message(header, payload)))
+
+
+def encode(message: Message) -> bytes:
+    """One message as it travels: its header line (with ``nbytes``), then its payload."""
+    line = json.dumps({**message.header, "nbytes": len(message.payload)}).encode() + b"\n"
+    if len(line) > MAX_HEADER_BYTES:
+        raise ValueError(f"report header too long ({len(line)} bytes)")
+    return line + message.payload
 
 
 def parse(data: bytes) -> list[Message]:

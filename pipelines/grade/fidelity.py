@@ -32,10 +32,11 @@ from typing import Any
 import yaml
 
 from pipelines.errors import DeepgradeError
+from pipelines.execute.outcome import messages
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.allowed import enforce
 from pipelines.grade.job import Job
-from pipelines.grade.probing import make_probes, read_probe_report, run_probes
+from pipelines.grade.probing import make_probes, read_probe_report, run_probe_batch
 from pipelines.grade.submission import score_with
 from pipelines.grade.unit import Unit
 from pipelines.results import TestResult
@@ -44,6 +45,8 @@ FIDELITY_FILE = "fidelity.yaml"
 MIN_BUGS = 5
 PROJECT_ENV = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR")
 MIN_CORRECT = 2
+# Variants probed in one sandbox: its start and the worker's imports cost more than most variants' probes.
+BATCH = 12
 KINDS = ("bug", "equivalent", "correct")
 
 
@@ -281,11 +284,13 @@ def _fidelity_job(unit: Unit, work: Path, label: str) -> Job:
     return Job(unit, "fidelity", folder, work / "data", int(unit.params.get("seed", 0)), "fidelity")
 
 
-def _probe_run(unit_name: str, work: str, label: str, source: str, specs: list[dict[str, Any]],
-               inputs: dict[str, Any], env: dict[str, str] | None = None) -> tuple[bytes, dict[str, Any]]:
-    """One sandboxed probe run (in a pool worker: a single-threaded process, so the sandbox's fork
-    never copies a lock another thread holds). ``env``: the caller's project settings, which a
-    fork server started earlier in the same process may predate."""
+def _probe_runs(unit_name: str, work: str, label: str, parts: list[tuple[str, list[dict[str, Any]]]],
+                inputs: dict[str, Any], env: dict[str, str] | None = None) -> list[tuple[bytes, dict[str, Any]]]:
+    """Sandboxed probe runs of several export sources, in one sandbox (in a pool worker: a
+    single-threaded process, so the sandbox's fork never copies a lock another thread holds). A part
+    the shared run left unfinished (the run was stopped: one variant's fault) runs again alone, so a
+    variant is never judged on another's. ``env``: the caller's project settings, which a fork server
+    started earlier in the same process may predate."""
     if env is not None:
         from pipelines.params import _load
 
@@ -294,8 +299,17 @@ def _probe_run(unit_name: str, work: str, label: str, source: str, specs: list[d
         os.environ.update(env)
         _load.cache_clear()
     job = _fidelity_job(Unit.load(unit_name), Path(work), label)
-    job.export_source = source
-    return run_probes(job, specs, inputs)
+    runs = run_probe_batch(job, parts, inputs)
+    if len(parts) == 1:
+        return runs
+    return [done if _complete(done[0], specs) else run_probe_batch(job, [(source, specs)], inputs)[0]
+            for (source, specs), done in zip(parts, runs, strict=True)]
+
+
+def _complete(report: bytes, specs: list[dict[str, Any]]) -> bool:
+    """Whether the worker reported on every probe of a part."""
+    names = {m.header.get("name") for m in messages(report) if m.header.get("event") == "probe"}
+    return names >= {s["name"] for s in specs}
 
 
 class _Grader:
@@ -320,8 +334,8 @@ class _Grader:
     def run(self, variant: Variant | None, source: str, specs: list[dict[str, Any]]) -> _Probed:
         """The sandboxed probe run, here."""
         label = variant.label if variant else "source"
-        report, run = _probe_run(self.unit.name, str(self.work), label, source, specs,
-                                 {s["name"]: self.inputs[s["name"]] for s in specs})
+        ((report, run),) = _probe_runs(self.unit.name, str(self.work), label, [(source, specs)],
+                                       {s["name"]: self.inputs[s["name"]] for s in specs})
         return self.probed(variant, label, source, specs, report, run)
 
     def probed(self, variant: Variant | None, label: str, source: str, specs: list[dict[str, Any]],
@@ -385,15 +399,17 @@ def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], No
 
         ctx = get_context("forkserver")
         ctx.set_forkserver_preload(["pipelines.grade.probing"])
+        batches = [runs[i:i + BATCH] for i in range(0, len(runs), BATCH)]
         with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx) as pool:
             env = {k: os.environ[k] for k in PROJECT_ENV if k in os.environ}
-            futures = [pool.submit(_probe_run, unit.name, tmp, v.label, source, specs,
-                                   {s["name"]: grader.inputs[s["name"]] for s in specs}, env) for v, source, specs in runs]
-            for (variant, source, specs), future in zip(runs, futures, strict=True):
-                report, run = future.result()
-                verdicts[variant.label] = judge(grader.probed(variant, variant.label, source, specs, report, run))
-                if progress:
-                    progress(variant.label)
+            futures = [pool.submit(_probe_runs, unit.name, tmp, f"batch-{b}", [(source, specs) for _, source, specs in batch],
+                                   {s["name"]: grader.inputs[s["name"]] for _, _, specs in batch for s in specs}, env)
+                       for b, batch in enumerate(batches)]
+            for batch, future in zip(batches, futures, strict=True):
+                for (variant, source, specs), (report, run) in zip(batch, future.result(), strict=True):
+                    verdicts[variant.label] = judge(grader.probed(variant, variant.label, source, specs, report, run))
+                    if progress:
+                        progress(variant.label)
     return FidelityReport(unit.name, grader.baseline, [verdicts[v.label] for v in variants], coverage)
 
 

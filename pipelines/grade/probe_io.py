@@ -22,6 +22,8 @@ from pipelines.grade.chain import NumGrad, decode_steps, encode_steps
 from pipelines.grade.probe_functions import Fn, make
 
 PROBES_JSON = "probes.json"
+# Which export source runs which probes: ``[{"source": "exports-0.py", "probes": [names]}, ...]``.
+PARTS_JSON = "parts.json"
 PROBES_NPZ = "probes.npz"
 MAX_RESULT_BYTES = 256 * 1024 * 1024
 

@@ -35,7 +35,7 @@ import numpy as np
 from pipelines.execute.channel import Reporter
 from pipelines.execute.integrity import STUDENT_MODULE, guard_from_environment
 from pipelines.grade import chain
-from pipelines.grade.probe_io import PROBES_JSON, load_inputs
+from pipelines.grade.probe_io import PARTS_JSON, PROBES_JSON, load_inputs
 
 H = 1e-5
 EXPORT_FILE = "<export cells>"
@@ -335,12 +335,10 @@ def _baseline_seconds(name: str, close_fds: tuple[int, ...]) -> float:
     return min(runs)
 
 
-def main() -> int:
-    reporter = Reporter.from_environment()
-    job = Path.cwd()
-    default_timeout = float(sys.argv[1])
-    specs = json.loads((job / PROBES_JSON).read_text())
-    source = (job / "exports.py").read_text()
+def run_part(reporter: Reporter, job: Path, default_timeout: float, index: int, source: str,
+             specs: list[dict[str, Any]]) -> None:
+    """One export source and its probes: a child checks that the export cells load, then one child
+    per probe. Every record names the part, so several sources can share one sandbox (fidelity)."""
     closing = (reporter.fd,)
 
     def load_only() -> dict[str, np.ndarray]:
@@ -352,12 +350,13 @@ def main() -> int:
         loaded = {"outcome": "load_error", "message": "your export cells took too long to run "
                   f"(over {default_timeout:g} s; they should only define functions and classes)"}
     load_error = None if loaded["outcome"] == "ok" else loaded
-    reporter.send({"event": "load", "outcome": loaded["outcome"], "message": loaded.get("message", "")})
+    reporter.send({"event": "load", "part": index, "outcome": loaded["outcome"], "message": loaded.get("message", "")})
 
     for spec in specs:
         name, timeout = spec["name"], float(spec["timeout"])
         if load_error is not None:
-            reporter.send({"event": "probe", "name": name, "outcome": "load_error", "message": load_error["message"], "seconds": None})
+            reporter.send({"event": "probe", "part": index, "name": name, "outcome": "load_error",
+                           "message": load_error["message"], "seconds": None})
             continue
 
         def work(spec: dict[str, Any] = spec) -> dict[str, np.ndarray]:
@@ -373,7 +372,17 @@ def main() -> int:
         else:
             result["seconds"] = None
         payload = result.pop("payload", b"")
-        reporter.send({"event": "probe", "name": name, **result}, payload)
+        reporter.send({"event": "probe", "part": index, "name": name, **result}, payload)
+
+
+def main() -> int:
+    reporter = Reporter.from_environment()
+    job = Path.cwd()
+    default_timeout = float(sys.argv[1])
+    specs = {spec["name"]: spec for spec in json.loads((job / PROBES_JSON).read_text())}
+    for index, part in enumerate(json.loads((job / PARTS_JSON).read_text())):
+        run_part(reporter, job, default_timeout, index, (job / part["source"]).read_text(),
+                 [specs[name] for name in part["probes"]])
     return 0
 
 

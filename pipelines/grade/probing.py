@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import shutil
 import sys
 import tempfile
@@ -20,13 +21,14 @@ from typing import Any
 import numpy as np
 
 from pipelines.execute import statuses
+from pipelines.execute.channel import encode
 from pipelines.execute.integrity import ALLOWED_ENV, allowed_modules
 from pipelines.execute.outcome import bound_passed, messages
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.chain import called_names, wrt_array
 from pipelines.grade.job import Job
-from pipelines.grade.probe_io import PROBES_JSON, PROBES_NPZ, ProbeResult, missing_result, parse_result, write_probes
+from pipelines.grade.probe_io import PARTS_JSON, PROBES_JSON, PROBES_NPZ, ProbeResult, missing_result, parse_result, write_probes
 
 
 def probe_seed(job: Job, probe_name: str) -> np.random.Generator:
@@ -95,30 +97,49 @@ def start_probe(job: Job, cache: LayerCache, key: str, specs: list[dict[str, Any
 
 def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str, Any]]) -> tuple[bytes, dict[str, Any]]:
     """Run the probe worker in the sandbox on the export cells; its report and how the run ended."""
+    return run_probe_batch(job, [(job.export_source, specs)], inputs)[0]
+
+
+def run_probe_batch(job: Job, parts: list[tuple[str, list[dict[str, Any]]]],
+                    inputs: dict[str, dict[str, Any]]) -> list[tuple[bytes, dict[str, Any]]]:
+    """Run several export sources, each on its own probes, in ONE sandboxed probe worker (the fidelity
+    checks grade hundreds of variants on the same probe inputs: one sandbox each cost more than their
+    probes). Each part's report comes back on its own, with how the shared run ended; a part the
+    worker never finished reporting on (the run was stopped) has fewer records than probes."""
     unit = job.unit
     default_timeout = float(unit.grading["probe_timeout"])
     # A fresh folder, not the notebook's: the notebook's code may have left links there named like
     # the files written below. The inputs are read-only inside, so no probe can change the next one's.
     folder = Path(tempfile.mkdtemp(prefix=".probes-", dir=job.dir.parent))
+    sources = [f"exports-{i}.py" for i in range(len(parts))]
     try:
-        (folder / "exports.py").write_text(job.export_source)
-        write_probes(folder, specs, inputs)
+        every = {s["name"]: s for _, specs in parts for s in specs}
+        for name, (source, _) in zip(sources, parts, strict=True):
+            (folder / name).write_text(source)
+        (folder / PARTS_JSON).write_text(json.dumps([{"source": name, "probes": [s["name"] for s in specs]}
+                                                     for name, (_, specs) in zip(sources, parts, strict=True)]))
+        write_probes(folder, list(every.values()), {name: inputs[name] for name in every})
         limits = unit.limits("probes")
-        # Each probe has its own deadline inside; the whole run also pays for the timing baselines.
-        total = sum(s["timeout"] for s in specs) + default_timeout + 30
-        limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
+        # Each probe has its own deadline inside; the whole run also pays for loading and the timing baselines.
+        total = sum(sum(s["timeout"] for s in specs) + default_timeout + 30 for _, specs in parts)
+        limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds * len(parts), total))
         allowed = allowed_modules(unit.config)
         run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
                             folder, limits, data_dir=job.data_view, log_name="probes.log", report=True,
-                            readonly=("exports.py", PROBES_JSON, PROBES_NPZ),
+                            readonly=(*sources, PARTS_JSON, PROBES_JSON, PROBES_NPZ),
                             env={ALLOWED_ENV: ",".join(allowed)} if allowed is not None else None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if run.report_overflow:
         job.internal.append("the probe worker's report passed its size cap and was cut")
-    return run.report, {"timed_out": run.timed_out, "wall_seconds": limits.wall_seconds,
-                        "returncode": run.returncode, "output": run.output[-3000:], "exceeded": list(run.exceeded),
-                        "killed_by": run.killed_by}
+    ended = {"timed_out": run.timed_out, "wall_seconds": limits.wall_seconds, "returncode": run.returncode,
+             "output": run.output[-3000:], "exceeded": list(run.exceeded), "killed_by": run.killed_by}
+    by_part: dict[int, list[bytes]] = {i: [] for i in range(len(parts))}
+    for message in messages(run.report):
+        part = message.header.get("part")
+        if isinstance(part, int) and part in by_part:
+            by_part[part].append(encode(message))
+    return [(b"".join(by_part[i]), ended) for i in range(len(parts))]
 
 
 def read_probe_report(job: Job, specs: list[dict[str, Any]], report: bytes, run: dict[str, Any]) -> dict[str, ProbeResult]:

@@ -121,3 +121,23 @@ def test_define_replaces_a_top_level_class() -> None:
     cell = "import numpy as np\n\n\nclass Sig(Base):\n    act = 'sigmoid'\n\n\ndef f():\n    return 1\n"
     variant = Variant("Sig", "v", "correct", "", "c", define="class Sig(Base):\n    act = 'logistic'\n")
     assert apply_variant(cell, variant) == "import numpy as np\n\n\nclass Sig(Base):\n    act = 'logistic'\n\n\ndef f():\n    return 1\n"
+
+
+def test_a_variant_that_stops_the_shared_sandbox_costs_no_other_variant_its_verdict(toy_root: Path) -> None:
+    """Variants share one probe sandbox (``fidelity.BATCH`` at a time); one that kills the probe worker
+    leaves the others of its batch unreported, and they are probed again alone."""
+    from pipelines.grade import fidelity
+
+    killer = "def quad(x, w):\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+    functions = {"quad": {"cell": "quad_impl", "bugs": [
+        {"name": "kills_the_checker", "why": "kills its parent process", "define": killer},
+        {"name": "gradient_sign", "why": "minus the gradient", "replace": VALUE, "with": "return 0.5 * float(np.sum(w * x * x)), -w * x"},
+    ], "correct": [{"name": "einsum", "why": "einsum", "define": (
+        "def quad(x, w):\n    return 0.5 * float(np.einsum('i,i,i->', w, x, x)), np.einsum('i,i->i', w, x)\n")}]}}
+    (toy_root / "assignments" / toy.UNIT / "fidelity.yaml").write_text(yaml.safe_dump({"functions": functions}))
+    assert fidelity.BATCH >= 3
+    report = check_fidelity(Unit.load(toy.UNIT), workers=1)
+    verdicts = {v.variant.name: v for v in report.verdicts}
+    assert verdicts["kills_the_checker"].ok and verdicts["kills_the_checker"].lost
+    assert verdicts["gradient_sign"].ok, verdicts["gradient_sign"].problem()
+    assert verdicts["einsum"].ok, verdicts["einsum"].problem()
