@@ -88,9 +88,10 @@ def probe(
 ) -> Callable[[Callable[[np.random.Generator], dict[str, Any]]], Callable]:
     """Register the decorated input builder as a probe named after the function.
 
-    ``timed`` probes report ``seconds``: the wall time of the student's code as the sandbox's engine
-    process measured it from outside (the child's whole life minus the same run without student
-    code), so student code cannot change the figure except by doing more work. ``repeats`` calls the
+    ``timed`` probes report ``seconds``: the CPU time of the student's code (every process it started
+    included) as the sandbox's engine process took it from the kernel's accounting, minus the same run
+    without student code, so student code cannot change the figure except by doing more work, and a
+    loaded machine changes it far less than it changes the wall clock. ``repeats`` calls the
     function that many times in one process (fresh copies of the inputs each time) and reports the
     seconds per call: a fast function's time is then measured well above the fork's noise."""
 

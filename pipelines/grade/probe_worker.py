@@ -7,19 +7,25 @@ inputs, then hands back plain arrays through its own pipe. So:
 - a probe that hangs, crashes, exits or eats memory costs that probe only: its child is killed at
   the probe's deadline or dies alone, and this process reports what happened as a typed record;
 - state left by one probe (a patched ``numpy``, a mutated global) cannot reach the next one;
-- timings are taken here, with this process's clock, from the fork of a child to its exit, minus
-  the same fork-and-load measured without any student code: student code can only make itself look
-  slower, never faster (replacing ``time.perf_counter`` in its own process changes nothing here).
+- timings are taken here, as the kernel accounts them: the CPU time of a child and of every process
+  it started (this process is the sandbox's subreaper, so even an orphan's time comes back here),
+  minus the same fork-and-load without any student code. Student code can only make itself look
+  slower, never faster: replacing ``time.perf_counter`` in its own process changes nothing, nor does
+  moving the work into another process. CPU time rather than the wall clock, because a loaded
+  machine stretches every probe's wall time by a different amount.
 
 Everything goes to the grader over the report channel, never through files in the job folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 import json
 import linecache
 import os
+import resource
 import select
 import signal
 import sys
@@ -41,6 +47,7 @@ H = 1e-5
 EXPORT_FILE = "<export cells>"
 MAX_CHILD_BYTES = 256 * 1024 * 1024
 BASELINE_REPEATS = 3
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 class ProbeFailed(Exception):
@@ -236,10 +243,42 @@ def _in_child(work: Callable[[], dict[str, np.ndarray]], write_fd: int, call: st
         os._exit(0)
 
 
+def _children_cpu() -> float:
+    """CPU seconds of every process this one has reaped so far (and of what they reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _reap_descendants() -> None:
+    """Kill and reap every process still under this one. This process is the sandbox's subreaper
+    (``main``), so whatever a probe child started and left behind -- in another process group, or
+    already exited but never waited for -- comes back here, and its CPU time with it."""
+    me = str(os.getpid())
+    while True:
+        left = []
+        for entry in Path("/proc").iterdir():
+            try:
+                # "pid (comm) state ppid ...": comm may hold spaces or parentheses, so split after the last ")".
+                if entry.name.isdigit() and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == me:
+                    left.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in left:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
 def run_child(work: Callable[[], dict[str, np.ndarray]], timeout: float, close_fds: tuple[int, ...],
               call: str = "") -> dict[str, Any]:
-    """Fork a child that does ``work``; return its typed outcome, its payload and the seconds from
-    fork to exit as this process measured them (its exit is watched through a pidfd, no polling)."""
+    """Fork a child that does ``work``; return its typed outcome, its payload, the seconds from fork to
+    exit as this process measured them (its exit is watched through a pidfd, no polling) and the CPU
+    seconds of the child and of every process it started (``cpu``), as the kernel accounted them."""
+    cpu_before = _children_cpu()
     read_fd, write_fd = os.pipe()
     start = time.perf_counter()
     pid = os.fork()
@@ -281,11 +320,14 @@ def run_child(work: Callable[[], dict[str, np.ndarray]], timeout: float, close_f
     if exited_at is None:
         _kill_group(pid)
         os.waitpid(pid, 0)
-        return {"outcome": "timeout", "seconds": None}
-    seconds = exited_at - start
+        _reap_descendants()
+        return {"outcome": "timeout", "seconds": None, "cpu": None}
+    _reap_descendants()
+    seconds, cpu = exited_at - start, _children_cpu() - cpu_before
     if size > MAX_CHILD_BYTES:
-        return {"outcome": "error", "message": f"the results were larger than {MAX_CHILD_BYTES >> 20} MB", "seconds": seconds}
-    return {**_parse_child(b"".join(chunks), status), "seconds": seconds}
+        return {"outcome": "error", "message": f"the results were larger than {MAX_CHILD_BYTES >> 20} MB",
+                "seconds": seconds, "cpu": cpu}
+    return {**_parse_child(b"".join(chunks), status), "seconds": seconds, "cpu": cpu}
 
 
 def _complete(chunks: list[bytes]) -> bool:
@@ -324,14 +366,14 @@ def _parse_child(data: bytes, status: int) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------
 
 
-def _baseline_seconds(name: str, close_fds: tuple[int, ...]) -> float:
-    """Fork, load this probe's inputs, send an empty result, exit: no student code. The fastest of a
-    few runs is what every measured probe pays on top of the student's own work."""
+def _baseline_cpu(name: str, close_fds: tuple[int, ...]) -> float:
+    """Fork, load this probe's inputs, send an empty result, exit: no student code. The least CPU time
+    of a few runs is what every measured probe pays on top of the student's own work."""
     def work() -> dict[str, np.ndarray]:
         load_inputs(Path.cwd(), name)
         return {}
 
-    runs = [run_child(work, 30.0, close_fds)["seconds"] or 0.0 for _ in range(BASELINE_REPEATS)]
+    runs = [run_child(work, 30.0, close_fds)["cpu"] or 0.0 for _ in range(BASELINE_REPEATS)]
     return min(runs)
 
 
@@ -366,17 +408,24 @@ def run_part(reporter: Reporter, job: Path, default_timeout: float, index: int, 
         result = run_child(work, timeout, closing, spec["call"])
         if result["outcome"] == "timeout":
             result["message"] = f"{spec['call']} did not finish within {timeout:g} s"
-        elif spec.get("timed") and result["seconds"] is not None:
-            spent = result["seconds"] - _baseline_seconds(name, closing)
+        elif spec.get("timed") and result["cpu"] is not None:
+            # CPU time, not wall time: a loaded machine (CI grading two students at once) stretches the
+            # wall clock of every probe by its own amount, but not the CPU time their work takes.
+            spent = result["cpu"] - _baseline_cpu(name, closing)
             result["seconds"] = max(spent / int(spec.get("repeats") or 1), 1e-6)
         else:
             result["seconds"] = None
+        result.pop("cpu", None)
         payload = result.pop("payload", b"")
         reporter.send({"event": "probe", "part": index, "name": name, **result}, payload)
 
 
 def main() -> int:
     reporter = Reporter.from_environment()
+    # Orphans of probe children become ours, not the sandbox's init's: ``_reap_descendants`` kills
+    # them and their CPU time counts towards the probe that started them.
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
     job = Path.cwd()
     default_timeout = float(sys.argv[1])
     specs = {spec["name"]: spec for spec in json.loads((job / PROBES_JSON).read_text())}

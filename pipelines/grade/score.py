@@ -53,7 +53,7 @@ class ProbeRun:
 
     @property
     def seconds(self) -> float:
-        """Wall seconds of the student's code, measured outside it (only for ``timed`` probes)."""
+        """CPU seconds of the student's code, measured outside it (only for ``timed`` probes)."""
         if self.raw.seconds is None:
             raise TypeError(f"probe {self.raw.name} is not declared timed=True, so it has no seconds")
         return float(self.raw.seconds)

@@ -71,6 +71,23 @@ SUBMISSIONS = {
                     pass
             {GOOD}
         """),
+    "hides_work_in_another_process": dict(body=f"""
+        import os
+        import time
+        import numpy as np
+        slow = [True]
+        def quad(x, w):
+            if slow.pop() if slow else False:  # the first call of each process: 1 s of CPU elsewhere
+                done, tell = os.pipe()
+                if os.fork() == 0:  # a process it never waits for, so its CPU time is not the caller's
+                    end = time.process_time() + 1.0
+                    while time.process_time() < end:
+                        pass
+                    os.write(tell, b"x")
+                    os._exit(0)
+                os.read(done, 1)
+            {GOOD}
+        """),
     "blind_spot": dict(body=f"""
         import numpy as np
         def quad(x, w):
@@ -166,6 +183,8 @@ def test_student_code_cannot_change_a_timing(graded: Path) -> None:
     # Measured slow (failed) or, on a loaded machine, slower than the probe's deadline (timeout):
     # either way the faked clock bought nothing.
     assert speed["status"] in ("failed", "timeout"), speed
+    elsewhere = next(t for t in results(graded, "hides_work_in_another_process")["tests"] if t["name"] == "test_quad_is_fast")
+    assert elsewhere["status"] in ("failed", "timeout"), elsewhere
     honest = next(t for t in results(graded, "blind_spot")["tests"] if t["name"] == "test_quad_is_fast")
     assert honest["status"] == "passed", honest
 
