@@ -98,6 +98,7 @@ def test_feedback_shows_no_solution_code(graded: Path) -> None:
 # The visible checks that test the export cells directly (the accuracy checks need the tuning runs,
 # which the graded examples above execute).
 SELF_CHECKS = ("svm_loss_naive", "svm_loss_vectorized", "softmax_loss_naive", "softmax_loss_vectorized", "linear_classifier")
+SLOW_CHECKS = ("svm_loss_naive", "softmax_loss_naive")  # over a second each: harness.FEW_STATES states
 GLOBAL_STATES = range(20)
 
 
@@ -107,6 +108,6 @@ def test_self_checks_pass_the_solution_whatever_the_global_random_state(project:
     cells (or re-runs) leave in numpy's global generator. Checks that drew W from it failed correct
     work on about 5 % of runs."""
     failures, printed = harness.self_checks_over_global_states(project, UNIT, SELF_CHECKS, GLOBAL_STATES, tmp_path,
-                                                               before=("parameters", "setup", "load_data"))
+                                                               before=("parameters", "setup", "load_data"), slow=SLOW_CHECKS)
     assert failures == []
     assert {check: len(texts) for check, texts in printed.items()} == dict.fromkeys(SELF_CHECKS, 1)
