@@ -1,9 +1,10 @@
 """Unit a00 end to end: the generated example submissions, graded as `dvc repro` grades them, and the
 notebook's visible self-checks on the source solution.
 
-The unit has no data set: the throwaway project holds no prepared data at all, which is also the check
-that the engine grades a unit with ``datasets: []``. Each example student must get the status and the
-partial score its defect deserves: the expectations are written per grader test, by name.
+The unit has no data set: without a fresh `dvc repro` (harness.graded_examples) the throwaway project
+holds no prepared data at all, which is also the check that the engine grades a unit with ``datasets:
+[]``. Each example student must get the status and the partial score its defect deserves: the
+expectations are written per grader test, by name.
 """
 
 from __future__ import annotations

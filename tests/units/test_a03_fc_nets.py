@@ -1,11 +1,13 @@
 """Unit a03 end to end: the generated example submissions, graded as `dvc repro` grades them, and the
 notebook's visible self-checks on the source solution.
 
-The data is a CIFAR-10 fixture written here in the official python-batch format (through the real
-fetch and prepare stages): ten noisy class templates, so the networks can learn it and the accuracy
-checks mean something. The profile resolves to ``ci`` (the fixture mirror declares its files as
-subsets), so the ci thresholds of params.yaml apply. Each example student must get the status and the
-partial score its defect deserves: the expectations are written per grader test, by name.
+When `dvc repro` graded the checkout as it is now (CI), the tests read its outputs: the course's real
+data (harness.graded_examples). Otherwise the data is a CIFAR-10 fixture written here in the official
+python-batch format (through the real fetch and prepare stages): ten noisy class templates, so the
+networks can learn it and the accuracy checks mean something. The profile resolves to ``ci`` (the
+fixture mirror declares its files as subsets), so the ci thresholds of params.yaml apply. Each example
+student must get the status and the partial score its defect deserves: the expectations are written per
+grader test, by name.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Unit a04 end to end: the generated example submissions, graded as `dvc repro` grades them, and the
 notebook's visible self-checks on the source solution.
 
-The data is the harness's learnable CIFAR-10 fixture (ten noisy class templates, profile ``ci``), so
-the trained network clears the ci test-accuracy threshold. The networks do not overfit it (the
-validation accuracy is about the training accuracy), so the dropout experiment's gap check passes
-there by its "nothing to narrow" rule, and its other check (the network without dropout fits its
-500 images) applies. Each example student must get the status and the partial score its defect
-deserves: the expectations are written per grader test, by name.
+When `dvc repro` graded the checkout as it is now (CI), the tests read its outputs: the course's real
+data (harness.graded_examples). Otherwise the data is the harness's learnable CIFAR-10 fixture (ten
+noisy class templates, profile ``ci``), so the trained network clears the ci test-accuracy threshold.
+The networks do not overfit it (the validation accuracy is about the training accuracy), so the dropout
+experiment's gap check passes there by its "nothing to narrow" rule, and its other check (the network
+without dropout fits its 500 images) applies. Each example student must get the status and the partial
+score its defect deserves: the expectations are written per grader test, by name.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Unit a05 end to end: the generated example submissions, graded as `dvc repro` grades them, and the
 notebook's visible self-checks on the source solution.
 
-The data is the harness's learnable CIFAR-10 fixture (ten noisy class templates, official format,
-through the real fetch and prepare stages), so the trained-model checks mean something; the profile
-resolves to ``ci``. Each example student must get the status and the partial score its defect
-deserves: the expectations are written per grader test, by name.
+When `dvc repro` graded the checkout as it is now (CI), the tests read its outputs: the course's real
+data (harness.graded_examples). Otherwise the data is the harness's learnable CIFAR-10 fixture (ten
+noisy class templates, official format, through the real fetch and prepare stages), so the trained-model
+checks mean something; the profile resolves to ``ci``. Each example student must get the status and the
+partial score its defect deserves: the expectations are written per grader test, by name.
 """
 
 from __future__ import annotations
