@@ -10,7 +10,9 @@ in this trusted process, from the plain arrays those steps sent.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.allowed import enforce
@@ -36,6 +38,36 @@ def score_with(job: Job, inputs: dict, results: dict, only: list[str] | None = N
     return run_graders(job.unit, plugin, only), plugin
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A submission's cache keys for its notebook run and its probe run, and the probes they key."""
+
+    execution: str
+    probes: str
+    specs: list[dict[str, Any]]
+    inputs: dict[str, dict[str, Any]]
+
+
+def plan(job: Job, keys: Fingerprints) -> Plan:
+    """The layer keys of ``job``: its probes are built (seeded) to key the probe run by what they are."""
+    execution = keys.execution(job.student_id, job.digest)
+    specs, inputs = make_probes(job)
+    return Plan(execution, keys.probes(execution, specs, inputs_digest(inputs)), specs, inputs)
+
+
+def new_job(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path) -> Job:
+    """The job of one submission, seeded by ``params.yaml: seed`` and keyed by the notebooks submitted."""
+    return Job(unit, student_id, job_dir, data_view, int(unit.params.get("seed", 0)), submission_digest(student_dir, unit))
+
+
+def only_scoring_left(job: Job, cache: LayerCache, keys: Fingerprints) -> bool:
+    """Whether both sandboxed steps of ``job`` are cached, so that grading it is scoring alone (after a
+    grader or threshold edit that left every probe's inputs as they were)."""
+    if cache.get("execution", keys.execution(job.student_id, job.digest)) is None:
+        return False
+    return cache.get("probes", plan(job, keys).probes) is not None
+
+
 def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path,
                      cache: LayerCache, keys: Fingerprints) -> tuple[StudentResult, list[str], Path | None]:
     """Grade one student: the result, instructor-only diagnostics and the execution layer's folder.
@@ -43,21 +75,19 @@ def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Pa
     if job_dir.exists():
         shutil.rmtree(job_dir)
     job_dir.mkdir(parents=True)
-    job = Job(unit, student_id, job_dir, data_view, int(unit.params.get("seed", 0)), submission_digest(student_dir, unit))
+    job = new_job(unit, student_id, student_dir, job_dir, data_view)
     max_score, manual = unit_points(unit)
     tests: list[TestResult] = []
     internal: list[str] = []
     if read_and_restore(job, student_dir):
-        execution_key = keys.execution(student_id, job.digest)
-        specs, inputs = make_probes(job)
-        probes_key = keys.probes(execution_key, specs, inputs_digest(inputs))
+        layers = plan(job, keys)
         # The probes' sandbox runs beside the notebook's, unless a probe is timed: then it runs after
         # it, so that the notebook's work cannot slow the student's code while it is being timed.
-        timed = any(s["timed"] for s in specs)
-        probed = None if timed else start_probe(job, cache, probes_key, specs, inputs)
-        execute(job, cache, execution_key)
-        results = enforce(job, (probed or start_probe(job, cache, probes_key, specs, inputs))())
-        tests, internal = score(job, inputs, results)
+        timed = any(s["timed"] for s in layers.specs)
+        probed = None if timed else start_probe(job, cache, layers.probes, layers.specs, layers.inputs)
+        execute(job, cache, layers.execution)
+        results = enforce(job, (probed or start_probe(job, cache, layers.probes, layers.specs, layers.inputs))())
+        tests, internal = score(job, layers.inputs, results)
     total = round(sum(t.points for t in tests), 6)
     result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual,
                            blind_spots(job.failed_grade_cells, tests))
