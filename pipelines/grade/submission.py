@@ -33,9 +33,37 @@ def score(job: Job, inputs: dict, results: dict) -> tuple[list[TestResult], list
 
 
 def score_with(job: Job, inputs: dict, results: dict, only: list[str] | None = None) -> tuple[list[TestResult], GraderPlugin]:
-    """``score``, also handing back the plugin (what each test read, for the fidelity checks)."""
+    """``score``, also handing back the plugin (what each test read: for blind spots and the fidelity checks)."""
     plugin = GraderPlugin(job.unit, inputs, results, job.export_dir)
     return run_graders(job.unit, plugin, only), plugin
+
+
+def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path,
+                     cache: LayerCache, keys: Fingerprints) -> tuple[StudentResult, list[str], Path | None]:
+    """Grade one student: the result, instructor-only diagnostics and the execution layer's folder.
+    Never raises for student faults. Each cached layer whose key is unchanged is reused, not re-run."""
+    if job_dir.exists():
+        shutil.rmtree(job_dir)
+    job_dir.mkdir(parents=True)
+    job = new_job(unit, student_id, student_dir, job_dir, data_view)
+    max_score, manual = unit_points(unit)
+    tests: list[TestResult] = []
+    internal: list[str] = []
+    spots: list[dict[str, str]] = []
+    if read_and_restore(job, student_dir):
+        layers = plan(job, keys)
+        # The probes' sandbox runs beside the notebook's, unless a probe is timed: then it runs after
+        # it, so that the notebook's work cannot slow the student's code while it is being timed.
+        timed = any(s["timed"] for s in layers.specs)
+        probed = None if timed else start_probe(job, cache, layers.probes, layers.specs, layers.inputs)
+        execute(job, cache, layers.execution)
+        results = enforce(job, (probed or start_probe(job, cache, layers.probes, layers.specs, layers.inputs))())
+        tests, plugin = score_with(job, layers.inputs, results)
+        internal = plugin.internal_errors
+        spots = blind_spots(unit, job.failed_grade_cells, tests, caught_functions(tests, plugin.probes_used, layers.specs))
+    total = round(sum(t.points for t in tests), 6)
+    result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual, spots)
+    return result, job.internal + internal, job.execution
 
 
 @dataclass(frozen=True)
@@ -68,38 +96,23 @@ def only_scoring_left(job: Job, cache: LayerCache, keys: Fingerprints) -> bool:
     return cache.get("probes", plan(job, keys).probes) is not None
 
 
-def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path,
-                     cache: LayerCache, keys: Fingerprints) -> tuple[StudentResult, list[str], Path | None]:
-    """Grade one student: the result, instructor-only diagnostics and the execution layer's folder.
-    Never raises for student faults. Each cached layer whose key is unchanged is reused, not re-run."""
-    if job_dir.exists():
-        shutil.rmtree(job_dir)
-    job_dir.mkdir(parents=True)
-    job = new_job(unit, student_id, student_dir, job_dir, data_view)
-    max_score, manual = unit_points(unit)
-    tests: list[TestResult] = []
-    internal: list[str] = []
-    if read_and_restore(job, student_dir):
-        layers = plan(job, keys)
-        # The probes' sandbox runs beside the notebook's, unless a probe is timed: then it runs after
-        # it, so that the notebook's work cannot slow the student's code while it is being timed.
-        timed = any(s["timed"] for s in layers.specs)
-        probed = None if timed else start_probe(job, cache, layers.probes, layers.specs, layers.inputs)
-        execute(job, cache, layers.execution)
-        results = enforce(job, (probed or start_probe(job, cache, layers.probes, layers.specs, layers.inputs))())
-        tests, internal = score(job, layers.inputs, results)
-    total = round(sum(t.points for t in tests), 6)
-    result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual,
-                           blind_spots(job.failed_grade_cells, tests))
-    return result, job.internal + internal, job.execution
+def caught_functions(tests: list[TestResult], probes_used: dict[str, set[str]], specs: list[dict[str, Any]]) -> set[str]:
+    """The exported names a hidden test that did not pass reached: every name that each probe it read
+    calls (a chained probe's steps included)."""
+    calls = {s["name"]: s["calls"] for s in specs}
+    return {name for t in tests if t.status != "passed" for probe in probes_used.get(t.name, ())
+            for name in calls.get(probe, ())}
 
 
-def blind_spots(failed_cells: dict[str, str], tests: list[TestResult]) -> list[dict[str, str]]:
-    """Self-check cells that failed in the notebook although every hidden test of that cell passed."""
+def blind_spots(unit: Unit, failed_cells: dict[str, str], tests: list[TestResult], caught: set[str]) -> list[dict[str, str]]:
+    """Self-check cells that failed in the notebook although every hidden test of the cell passed and
+    no exported function the cell names was ``caught`` by a hidden test anywhere. A self-check that
+    fails because a function it calls is wrong, which that function's own checks caught (a check of
+    an alternative implementation against the student's first one), is no blind spot of the graders."""
     spots = []
     for cell, error in sorted(failed_cells.items()):
         mine = [t for t in tests if t.cell == cell]
-        if mine and all(t.status == "passed" for t in mine):
+        if mine and all(t.status == "passed" for t in mine) and not unit.self_check_uses.get(cell, frozenset()) & caught:
             spots.append({"cell": cell, "error": error[:300]})
     return spots
 

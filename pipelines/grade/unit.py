@@ -25,7 +25,7 @@ from nbformat import NotebookNode
 from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
 from pipelines.execute.sandbox import Limits
-from pipelines.grade.notebook import load_source
+from pipelines.grade.notebook import load_source, self_check_uses
 from pipelines.params import load_params, profiled, resolve_profile
 from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
 
@@ -105,6 +105,14 @@ class Unit:
         for name in self.notebooks:
             for cell in load_source(self.source_notebook(name)).cells:
                 yield name, cell
+
+    @cached_property
+    def self_check_uses(self) -> dict[str, frozenset[str]]:
+        """Per self-check cell (``grade_id``), the exported functions and classes its code names."""
+        uses: dict[str, frozenset[str]] = {}
+        for name in self.notebooks:
+            uses.update(self_check_uses(load_source(self.source_notebook(name))))
+        return uses
 
     @cached_property
     def probes(self) -> list[Probe]:
