@@ -39,7 +39,8 @@ class StudentResult:
     messages: list[str] = field(default_factory=list)
     manual_points_pending: float = 0.0
     # Visible self-check cells that failed in the notebook while every hidden test of the same cell
-    # passed: {"cell", "error"} each. A grader blind spot for the instructor's class report.
+    # passed and no exported function the cell's code names failed a hidden test anywhere:
+    # {"cell", "error"} each. A grader blind spot for the instructor's class report.
     blind_spots: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -8,8 +8,11 @@ Two sources, one result layout:
   its sha256 in the mirror's ``MANIFEST.json`` (a subset), else the stage fails naming the file.
 
 ``data/raw/<dataset>/source.json`` is written last, so its presence means "complete and verified":
-it holds the source, and per file its sha256, size, records, complete flag and origin. Files already
-present with the right checksum are not copied again, which makes re-running cheap and idempotent.
+it holds the kind of source, and per file its sha256, size, records, complete flag and origin (the
+official checksum, the mirror's MANIFEST.json, or the official URL). It records what identifies the
+data, never where a mirror sat: the same files give the same record on every machine, so DVC's lock
+file holds on a fresh clone (the mirror's location is printed instead). Files already present with
+the right checksum are not copied again, which makes re-running cheap and idempotent.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def fetch(dataset: str) -> dict[str, Any]:
     if mirror is not None:
         log(f"{dataset}: taking files from mirror {mirror.location}")
         files = _from_mirror(src, mirror, raw)
-        source: dict[str, Any] = {"kind": "mirror", "location": mirror.location}
+        source: dict[str, Any] = {"kind": "mirror"}
     else:
         files, downloads = _from_official(src, raw, previous)
         source = {"kind": "official", "downloads": downloads}

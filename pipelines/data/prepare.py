@@ -2,9 +2,10 @@
 
 It refuses raw data that did not finish fetching (no ``source.json``) or that changed since it was
 verified, then hands over to the dataset's module in ``pipelines.data.datasets``. Each dataset
-also gets ``data/prepared/<dataset>.provenance.json``: where the data came from, whether it is a
-subset (``params.resolve_profile`` reads this flag), the raw files' checksums, counts per split and
-the parameters used, so a prepared file can always be traced back to its bytes.
+also gets ``data/prepared/<dataset>.provenance.json``: the kind of source, whether it is a subset
+(``params.resolve_profile`` reads this flag), the raw files' checksums, counts per split and the
+parameters used, so a prepared file can always be traced back to its bytes; and nothing else (no
+path, no time), so the same data gives the same outputs on every machine.
 """
 
 from __future__ import annotations

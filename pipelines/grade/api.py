@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -40,18 +41,20 @@ __all__ = [
     "check_shape",
     "check_true",
     "check_unmodified",
+    "declared_probes",
     "fn",
     "numgrad",
     "points",
     "probe",
     "read",
     "ref",
-    "registered_probes",
     "step",
 ]
 
-# Keyed by (grader file, probe name): two courses (or two test projects) may reuse a name.
-_REGISTRY: dict[tuple[str, str], Probe] = {}
+# Each grader module keeps the probes it declares in its own namespace, under this name: a unit's
+# probes are then those of the grader modules it imports now, and a probe renamed or deleted in an
+# edited grader file is gone with the module of the old text (no registry outlives an edit).
+_PROBES = "__deepgrade_probes__"
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def probe(
 
     def register(make: Callable[[np.random.Generator], dict[str, Any]]) -> Callable:
         name = make.__name__
-        _REGISTRY[(make.__code__.co_filename, name)] = Probe(
+        make.__globals__.setdefault(_PROBES, {})[name] = Probe(
             name, call, make, tuple(methods), tuple(attrs), timeout, numeric_grad, make.__module__, timed, repeats
         )
         return make
@@ -105,9 +108,9 @@ def probe(
     return register
 
 
-def registered_probes() -> list[Probe]:
-    """All probes declared by the grader modules imported so far."""
-    return list(_REGISTRY.values())
+def declared_probes(module: ModuleType) -> list[Probe]:
+    """The probes ``module`` (a grader module) declared when it was imported, in declaration order."""
+    return list(vars(module).get(_PROBES, {}).values())
 
 
 def points(value: float, *, cell: str) -> pytest.MarkDecorator:

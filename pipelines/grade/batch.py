@@ -131,7 +131,7 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
 
     unit = _unit(unit_name)
     cache = LayerCache(unit_name)
-    job_dir = cache_root() / "jobs" / unit_name / student_id
+    job_dir = _job_dir(unit_name, student_id)
     try:
         with _job_lock(job_dir):
             result, internal, execution = grade_submission(unit, student_id, Path(student_dir), job_dir,
@@ -148,6 +148,22 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
         cache.put("scores", key, {"result.json": json.dumps(result.to_json()).encode()}, {},
                   {"execution": execution.name if execution else None})
     return result.to_json(), internal
+
+
+def _job_dir(unit_name: str, student_id: str) -> Path:
+    return cache_root() / "jobs" / unit_name / student_id
+
+
+def _only_scoring_left(assignment: str, pending: dict[str, tuple[Path, str]], data_view: Path) -> bool:
+    """Whether every pending student's notebook run and probe run are cached (a grader or threshold edit
+    that changed no probe's inputs): then only scoring is left, which costs less here, one student after
+    the other, than in worker processes that import it all again. When probes must run again, the
+    workers run them (each probe run is a sandbox of its own, worth a core)."""
+    from pipelines.grade.submission import new_job, only_scoring_left
+
+    unit, keys, cache = _unit(assignment), _keys(assignment), LayerCache(assignment)
+    return all(only_scoring_left(new_job(unit, sid, sd, _job_dir(assignment, sid), data_view), cache, keys)
+               for sid, (sd, _) in pending.items())
 
 
 @contextlib.contextmanager
@@ -272,11 +288,7 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
     if not pending:
         open_gradebook()
         return
-    # Only scoring left (a grader or threshold edit; every notebook's run is cached): score here, one
-    # student after the other, which costs less than starting worker processes that import it all again.
-    keys, unit = _keys(assignment), _unit(assignment)
-    rescore = all(layers.get("execution", keys.execution(submission_digest(sd, unit))) is not None
-                  for sid, (sd, _) in pending.items())
+    rescore = _only_scoring_left(assignment, pending, data_view)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=not console.is_terminal) as progress:
         task = progress.add_task(f"{'scoring' if rescore else 'grading'} {assignment}", total=len(pending))

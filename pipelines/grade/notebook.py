@@ -7,6 +7,9 @@ text back, and each case is reported (status ``tampered``) instead of crashing t
 
 from __future__ import annotations
 
+import ast
+import io
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +150,28 @@ def is_export(cell: NotebookNode) -> bool:
 def export_source(nb: NotebookNode) -> str:
     """The code of every cell tagged ``export``, in order: what the probe worker imports."""
     return "\n\n".join(cell.source for cell in nb.cells if is_export(cell)) + "\n"
+
+
+def self_check_uses(nb: NotebookNode) -> dict[str, frozenset[str]]:
+    """Per self-check cell of a source notebook (by ``grade_id``), the functions and classes defined at
+    the top level of its export cells that the check's code names: what a failure of it can be down to."""
+    tree = ast.parse(export_source(nb))
+    exported = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return {str(grade_id(c)): frozenset(_code_names(c.source) & exported)
+            for c in nb.cells if c.cell_type == "code" and is_autograded_test(c)}
+
+
+def _code_names(source: str) -> set[str]:
+    """The identifiers of a cell's code, comments and strings left out; a line Python cannot read (an
+    IPython magic) still leaves the names of the others."""
+    names: set[str] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.NAME:
+                names.add(token.string)
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return names
 
 
 def load_source(path: Path) -> NotebookNode:

@@ -8,6 +8,7 @@ Grader code and expected values never reach the message: only what ``check_*`` w
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import sys
@@ -280,16 +281,24 @@ def _no_plugin_autoload() -> Iterator[None]:
             os.environ[key] = before
 
 
-def _forget_other_units_graders(unit: Unit) -> None:
+# What each grader module pytest imported was imported from: its file and a digest of its text.
+_STAMP = "__deepgrade_grader_stamp__"
+
+
+def _forget_stale_graders(unit: Unit) -> dict[str, str]:
     """pytest's importlib mode returns a module already in ``sys.modules`` under the same name, and a
     graders folder has no package: every unit's ``graders/test_losses.py`` is ``test_losses``. A
-    process that scores two units (fidelity checks, tests) would otherwise run the first unit's
-    tests for the second, so an entry of that name from another file is dropped first."""
+    process that scores two units, or one unit before and after a grader edit (fidelity checks,
+    tests, a batch scoring in-process), would otherwise run another file's tests, or the old text's.
+    An entry is kept only when it was imported from this very file as it is now; returns each
+    module's stamp, which ``run_graders`` sets on the modules once pytest imported them."""
+    stamps = {}
     for path in unit.graders_dir.glob("test_*.py"):
+        stamps[path.stem] = f"{path.resolve()}:{hashlib.sha1(path.read_bytes()).hexdigest()}"
         module = sys.modules.get(path.stem)
-        where = getattr(module, "__file__", None)
-        if module is not None and (where is None or Path(where).resolve() != path.resolve()):
+        if module is not None and getattr(module, _STAMP, None) != stamps[path.stem]:
             del sys.modules[path.stem]
+    return stamps
 
 
 _UNUSED_PLUGINS = ("doctest", "junitxml", "pastebin", "stepwise", "setuponly", "setupplan", "faulthandler",
@@ -322,10 +331,13 @@ def run_graders(unit: Unit, plugin: GraderPlugin, only: list[str] | None = None)
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
         *(["-k", " or ".join(only)] if only else []),
     ]
-    _forget_other_units_graders(unit)
+    stamps = _forget_stale_graders(unit)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _no_plugin_autoload():
         code = pytest.main(args, plugins=[plugin])
+    for name, stamp in stamps.items():
+        if name in sys.modules:
+            setattr(sys.modules[name], _STAMP, stamp)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         plugin.internal_errors.append(f"pytest exited with {code!r}:\n{sink.getvalue()[-4000:]}")
     return plugin.tests

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from pipelines.errors import DeepgradeError
 from pipelines.execute import cell_limits
 from pipelines.execute.cell_limits import CellTimeouts
 from pipelines.execute.sandbox import Limits
-from pipelines.grade.notebook import grade_id, load_source
+from pipelines.grade.notebook import grade_id, load_source, self_check_uses
 from pipelines.params import load_params, profiled, resolve_profile
 from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
 
@@ -123,29 +124,24 @@ class Unit:
                 yield name, cell
 
     @cached_property
+    def self_check_uses(self) -> dict[str, frozenset[str]]:
+        """Per self-check cell (``grade_id``), the exported functions and classes its code names."""
+        uses: dict[str, frozenset[str]] = {}
+        for name in self.notebooks:
+            uses.update(self_check_uses(load_source(self.source_notebook(name))))
+        return uses
+
+    @cached_property
     def probes(self) -> list[Probe]:
-        """The probes declared by this unit's grader modules, in a stable order. (The graders' API,
-        which imports pytest, is loaded here: a batch whose grades are all cached never needs it.)"""
-        from pipelines.grade.api import registered_probes
+        """The probes this unit's grader files declare as they are now, in a stable order. (The graders'
+        API, which imports pytest, is loaded here: a batch whose grades are all cached never needs it.)"""
+        from pipelines.grade.api import declared_probes
 
         ensure_reference_importable()  # graders compare with the checkout's reference/ (no wheel holds it)
-        for path in sorted(self.graders_dir.glob("test_*.py")):
-            # Keyed by path and content: a grader edited mid-term is imported afresh, even in one process.
-            digest = hashlib.sha1(str(path.resolve()).encode() + path.read_bytes()).hexdigest()[:12]
-            mod_name = f"deepgrade_graders_{digest}.{path.stem}"
-            if mod_name in sys.modules:
-                continue
-            spec = importlib.util.spec_from_file_location(mod_name, path)
-            if spec is None or spec.loader is None:
-                raise DeepgradeError(f"{path}: cannot be imported as a grader module")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[mod_name] = module
-            spec.loader.exec_module(module)
-        mine = self.graders_dir.resolve()
         probes: dict[str, Probe] = {}
-        for p in registered_probes():
-            if mine in Path(p.make.__code__.co_filename).resolve().parents:
-                if p.name in probes and probes[p.name].make.__code__.co_filename != p.make.__code__.co_filename:
+        for path in sorted(self.graders_dir.glob("test_*.py")):
+            for p in declared_probes(_grader_module(path)):
+                if p.name in probes:
                     raise DeepgradeError(f"{self.graders_dir}: the probe name '{p.name}' is used in two grader files")
                 probes[p.name] = p
         return [probes[name] for name in sorted(probes)]
@@ -205,3 +201,20 @@ class Unit:
         dst = view / "prepared" / ds
         shutil.rmtree(dst, ignore_errors=True)
         shutil.copytree(prepared_dir() / ds, dst, copy_function=os.link)
+
+
+def _grader_module(path: Path) -> ModuleType:
+    """The grader module of ``path`` as the file is now: imported under a name keyed by its path and
+    content, so a grader edited mid-term is imported afresh, even in one process, and an unchanged
+    one is imported once."""
+    digest = hashlib.sha1(str(path.resolve()).encode() + path.read_bytes()).hexdigest()[:12]
+    mod_name = f"deepgrade_graders_{digest}.{path.stem}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise DeepgradeError(f"{path}: cannot be imported as a grader module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -26,10 +26,12 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}</style><
 </table>
 <h2>Grader blind spots</h2>
 {% if s.blind_spots %}<p>A visible self-check failed in these students' notebooks while every hidden check of the same
-cell passed: the hidden graders miss a bug the notebook's own check catches. Look at these submissions and add a
-probe that catches it.</p><table><tr><th>cell</th><th>students</th><th>who</th></tr>
+cell passed and no function the self-check calls failed a hidden check anywhere: the hidden graders miss a bug the
+notebook's own check catches. Look at these submissions and add a probe that catches it.</p>
+<table><tr><th>cell</th><th>students</th><th>who</th></tr>
 {% for cell, who in s.blind_spots.items() %}<tr><td>{{ cell }}</td><td>{{ who|length }}</td><td>{{ who|join(", ") }}</td></tr>{% endfor %}
-</table>{% else %}<p>None: no self-check failed where the hidden checks of its cell all passed.</p>{% endif %}
+</table>{% else %}<p>None: every self-check that failed is explained by a hidden check that failed, of its cell or of a
+function it calls.</p>{% endif %}
 </body></html>""",
     autoescape=True,
 )

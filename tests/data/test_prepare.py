@@ -6,6 +6,9 @@ Expected values come from the fixture arrays written by the test (independent of
 from __future__ import annotations
 
 import json
+import shutil
+import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -136,6 +139,33 @@ def test_coco_bundle_with_features(project, monkeypatch, tmp_path, rng):
     np.testing.assert_array_equal(data["train_captions"], caps["train"])
     assert data["val_features"].shape == (2, 512) and list(data["val_image_ids"]) == [42, -1]
     assert list(data["train_urls"]) == ["http://x/1.jpg", "http://x/2.jpg"]
+
+
+def _stage_outputs(data: Path) -> dict[str, bytes]:
+    """Every file the data stages wrote below ``data`` (raw and prepared), by relative path."""
+    return {p.relative_to(data).as_posix(): p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
+
+
+def test_outputs_depend_on_the_data_only(project, mirror, monkeypatch, tmp_path):
+    """The same files, from two copies of a mirror at different paths, into two data folders, some
+    seconds apart (a zip entry's time has a 2 s resolution, an HDF5 object's 1 s): byte for byte the
+    same source.json, prepared files (npz, captions.h5) and provenance, so the committed dvc.lock
+    holds on every machine and every run."""
+    root, _ = mirror
+    copies = [root, Path(shutil.copytree(root, tmp_path / "elsewhere" / "mirror-copy"))]
+    written = []
+    for copy in copies:
+        time.sleep(2.1 if written else 0)
+        monkeypatch.setenv("DEEPGRADE_DATA_MIRROR", str(copy))
+        monkeypatch.setenv("DEEPGRADE_DATA_DIR", str(tmp_path / f"data-from-{copy.name}"))
+        for dataset in ("mnist", "cifar10", "coco"):
+            run(dataset)
+        written.append(_stage_outputs(tmp_path / f"data-from-{copy.name}"))
+    first, second = written
+    assert {"raw/coco/source.json", "prepared/coco/captions.h5", "prepared/mnist.npz",
+            "prepared/cifar10.provenance.json"} <= set(first)
+    assert sorted(first) == sorted(second)
+    assert [name for name in first if first[name] != second[name]] == []
 
 
 # --- bad raw data ------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,6 +99,46 @@ def test_a_probe_edit_invalidates_probes_and_scores(keyed: Path) -> None:
     grader.write_text(text.replace("rng.standard_normal(6), rng.random(6)", "rng.standard_normal(7), rng.random(7)"))
     try:
         assert _changed(before, _keys(keyed)) == {"probes", "scores"}
+    finally:
+        grader.write_text(text)
+
+
+EXTRA_PROBE = """
+
+@probe("quad")
+def quad_extra(rng):
+    return {"args": [rng.standard_normal(3), rng.random(3)]}
+"""
+
+
+def _fresh_process_keys(root: Path) -> dict[str, str]:
+    """``_keys`` computed by a new Python process, which has imported no grader before."""
+    code = ("import json; from pathlib import Path; from tests.grading.test_fingerprint import _keys; "
+            f"print(json.dumps(_keys(Path({str(root)!r}))))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                          text=True, env={**os.environ, "DEEPGRADE_ROOT": str(root)}, timeout=120, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_unit_has_the_probes_its_grader_files_declare_now(keyed: Path) -> None:
+    """In one process (tests, benchmarks, fidelity checks), a probe renamed or deleted in a grader file
+    is gone at the next load: it neither runs nor keys the probe layer."""
+    grader = keyed / "assignments" / toy.UNIT / "graders" / "test_quad.py"
+    text = grader.read_text()
+    original = _keys(keyed)
+
+    def probe_names() -> list[str]:
+        _load.cache_clear()
+        return [p.name for p in Unit.load(toy.UNIT).probes]
+
+    try:
+        grader.write_text(text + EXTRA_PROBE)
+        assert probe_names() == ["quad_extra", "quad_random"]
+        grader.write_text(text + EXTRA_PROBE.replace("quad_extra", "quad_renamed"))
+        assert probe_names() == ["quad_random", "quad_renamed"]
+        grader.write_text(text)
+        assert probe_names() == ["quad_random"]
+        assert _keys(keyed) == original == _fresh_process_keys(keyed)
     finally:
         grader.write_text(text)
 

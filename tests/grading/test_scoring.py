@@ -1,28 +1,46 @@
-"""Scoring runs each unit's own hidden graders, whatever this process scored before."""
+"""Scoring runs each unit's own hidden graders as they are now, whatever this process scored before."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+
+from pipelines.grade.score import GraderPlugin, run_graders
+
+GRADER = """
+from pipelines.grade.api import points
+
+
+@points(1, cell="check")
+def {name}():
+    \"\"\"A test that always passes.\"\"\"
+"""
+
+
+def scored(graders: Path) -> list[str]:
+    """The names of the tests one scoring of ``graders`` ran, in this process."""
+    unit = SimpleNamespace(graders_dir=graders)
+    plugin = GraderPlugin(unit, {}, {}, None)  # type: ignore[arg-type]
+    return [t.name for t in run_graders(unit, plugin)]  # type: ignore[arg-type]
 
 
 def test_two_units_graders_of_one_file_name_are_not_mixed_up(tmp_path: Path) -> None:
     """Every unit's graders folder may hold a test_losses.py; scoring one unit after another in one
     process must run each unit's own file (pytest's importlib mode reuses a module of the same name)."""
-    import sys
-    from types import SimpleNamespace
+    for unit, name in (("u1", "test_one"), ("u2", "test_two")):
+        (tmp_path / unit).mkdir()
+        (tmp_path / unit / "test_losses.py").write_text(GRADER.format(name=name))
+    assert scored(tmp_path / "u1") == ["test_one"]
+    assert scored(tmp_path / "u2") == ["test_two"]
+    assert scored(tmp_path / "u1") == ["test_one"]
 
-    from pipelines.grade.score import _forget_other_units_graders
 
-    for name in ("u1", "u2"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "test_losses.py").write_text(f"UNIT = {name!r}\n")
-    stale = type(sys)("test_losses")
-    stale.__file__ = str(tmp_path / "u1" / "test_losses.py")
-    sys.modules["test_losses"] = stale
-    try:
-        _forget_other_units_graders(SimpleNamespace(graders_dir=tmp_path / "u1"))  # type: ignore[arg-type]
-        assert sys.modules.get("test_losses") is stale  # its own file: kept
-        _forget_other_units_graders(SimpleNamespace(graders_dir=tmp_path / "u2"))  # type: ignore[arg-type]
-        assert "test_losses" not in sys.modules
-    finally:
-        sys.modules.pop("test_losses", None)
+def test_an_edited_grader_is_scored_as_it_is_now(tmp_path: Path) -> None:
+    """A grader edited between two scorings in one process (a fidelity check, a test, a batch that
+    rescores in-process) runs its new text, not the module pytest imported the first time."""
+    grader = tmp_path / "u1" / "test_losses.py"
+    grader.parent.mkdir()
+    grader.write_text(GRADER.format(name="test_one"))
+    assert scored(grader.parent) == ["test_one"]
+    grader.write_text(GRADER.format(name="test_renamed"))
+    assert scored(grader.parent) == ["test_renamed"]
