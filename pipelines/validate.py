@@ -19,6 +19,7 @@ from rich.table import Table
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
+from pipelines.grade.intake import Submission
 from pipelines.grade.submission import grade_submission
 from pipelines.grade.unit import Unit
 from pipelines.paths import cache_root, project_root
@@ -46,7 +47,8 @@ def validate(assignment: str) -> int:
         for nb in unit.notebooks:
             shutil.copy2(unit.source_notebook(nb), submitted / nb)
         # A throwaway cache: validation always runs the source for real.
-        result, internal, _ = grade_submission(unit, "solution", submitted, Path(tmp) / "job", unit.student_data_view(cache_root()),
+        result, internal, _ = grade_submission(unit, "solution", Submission.read(submitted, unit.notebooks),
+                                               Path(tmp) / "job", unit.student_data_view(cache_root()),
                                                LayerCache(assignment, root=Path(tmp) / "cache"), Fingerprints(unit))
 
     table = Table(title=f"{assignment}: source solution on the '{unit.profile}' profile")
