@@ -71,15 +71,13 @@ def step_breakdown(unit_name: str, student_dir: Path, work: Path) -> dict[str, f
     from pipelines.grade import execution, probing
     from pipelines.grade.cache import LayerCache
     from pipelines.grade.fingerprint import Fingerprints, inputs_digest
-    from pipelines.grade.job import Job, submission_digest
+    from pipelines.grade.intake import Submission
+    from pipelines.grade.job import Job
     from pipelines.grade.submission import score
 
     unit = Unit.load(unit_name)
     unit.probes  # noqa: B018 - import the graders outside the timings, as a batch does once
     cache, keys = LayerCache(unit_name, root=work / "cache"), Fingerprints(unit)
-    job = Job(unit, "one", work / "job", unit.student_data_view(work / "cache"), int(unit.params.get("seed", 0)),
-                    submission_digest(student_dir, unit))
-    job.dir.mkdir(parents=True)
     seconds: dict[str, float] = {}
 
     def step(name: str, fn, *a):
@@ -88,7 +86,11 @@ def step_breakdown(unit_name: str, student_dir: Path, work: Path) -> dict[str, f
         seconds[name] = time.perf_counter() - start
         return out
 
-    step("read + restore", execution.read_and_restore, job, student_dir)
+    submission = step("read", Submission.read, student_dir, unit.notebooks)
+    job = Job(unit, "one", work / "job", unit.student_data_view(work / "cache"), int(unit.params.get("seed", 0)),
+              submission.digest)
+    job.dir.mkdir(parents=True)
+    step("parse + restore", execution.read_and_restore, job, submission)
     key = keys.execution(job.digest)
     step("execute (sandboxed papermill)", execution.execute, job, cache, key)
     specs, inputs = step("make probes", probing.make_probes, job)

@@ -21,6 +21,7 @@ from pipelines.examples import write_solution
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
+from pipelines.grade.intake import Submission
 from pipelines.grade.submission import grade_submission
 from pipelines.grade.unit import Unit
 from pipelines.paths import cache_root, project_root
@@ -49,7 +50,8 @@ def validate(assignment: str) -> int:
             write_solution(nbtools.load_source(unit.source_notebook(nb)), submitted / nb)
         # The course's cache: the notebook run is keyed by the notebook's bytes and everything it depends
         # on, so the grade stage's ``full`` example (the same bytes) reuses it instead of running again.
-        result, internal, _ = grade_submission(unit, "solution", submitted, Path(tmp) / "job", unit.student_data_view(cache_root()),
+        result, internal, _ = grade_submission(unit, "solution", Submission.read(submitted, unit.notebooks),
+                                               Path(tmp) / "job", unit.student_data_view(cache_root()),
                                                LayerCache(assignment), Fingerprints(unit))
 
     table = Table(title=f"{assignment}: source solution on the '{unit.profile}' profile")

@@ -1,6 +1,6 @@
 """Bounds for a whole sandboxed run, all its processes together: memory, process count, CPU, disk.
 
-rlimits (``sandbox._apply_limits``) bound each process alone: a submission that forks twenty
+rlimits (``sandbox._confine``) bound each process alone: a submission that forks twenty
 processes of 2 GB each, or ten thousand idle ones, passes every per-process limit. So each run
 gets its own control group where the machine lets the grader make one (cgroup v1 ``memory``,
 ``pids`` and ``cpuacct`` hierarchies, or a cgroup v2 subtree that has the ``memory`` and ``pids``
@@ -105,11 +105,10 @@ class Cgroup:
             (mem / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
         (self.folders["pids"] / "pids.max").write_text(str(max_processes))
 
-    def join(self) -> None:
-        """Move the calling process into the group (runs in the child between fork and exec)."""
-        pid = str(os.getpid())
+    def add(self, pid: int) -> None:
+        """Move process ``pid`` into the group (the sandbox's launcher, before it starts anything)."""
         for folder in self.folders.values():
-            (folder / "cgroup.procs").write_text(pid)
+            (folder / "cgroup.procs").write_text(str(pid))
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by every process the group has held."""

@@ -132,8 +132,10 @@ def _cells(name: str, end: dict[str, Any], timeouts: CellTimeouts, limits: Limit
         outcome.flag(statuses.KERNEL_DIED, f"{name}: the notebook could not be run; your instructor has the details.")
         outcome.internal.append(f"{name}: runner error: {ending.get('detail')}")
     for capped in end.get("capped", []):
+        # The cell the run stopped in did not run to the end; that it was stopped is said above.
+        stopped = cell is not None and capped.get("position") == cell.get("position")
         outcome.flag(statuses.OK, f"{name}{where(capped)}: the cell printed more than the output limit; the rest of "
-                                   "its output was cut (the cell itself ran to the end).")
+                                   f"its output was cut{'' if stopped else ' (the cell itself ran to the end)'}.")
 
 
 def _kernel_death(name: str, cell: dict | None, code: Any, limits: Limits) -> tuple[str, str]:

@@ -153,7 +153,7 @@ def run(notebook: str, output: str, parameters: dict[str, Any], timeouts: CellTi
     from pipelines.execute.imports import skip_slow_optional_imports
 
     skip_slow_optional_imports()
-    km = _start_kernel(Path(notebook).parent)
+    km = _start_kernel(Path(notebook).parent, output_cap, total_cap)
     try:
         _run(notebook, output, parameters, timeouts, output_cap, total_cap, reporter, km)
     finally:
@@ -163,13 +163,13 @@ def run(notebook: str, output: str, parameters: dict[str, Any], timeouts: CellTi
             run_sync(km.shutdown_kernel)(now=True)
 
 
-def _start_kernel(cwd: Path) -> Any:
+def _start_kernel(cwd: Path, output_cap: int, total_cap: int) -> Any:
     """Start the kernel before the runner imports papermill and nbclient: the kernel boots (about
     0.5 s, mostly importing IPython) while the runner loads (about 0.4 s), instead of after it. None
     when it cannot start; nbclient then starts one itself and reports why that fails."""
     from jupyter_core.utils import run_sync
 
-    km = _kernel_manager()
+    km = _kernel_manager(output_cap, total_cap)
     try:
         # nbclient's own start passes the same argument: no history database written in the sandbox.
         run_sync(km.start_kernel)(cwd=str(cwd), extra_arguments=["--HistoryManager.hist_file=:memory:"])
@@ -178,13 +178,15 @@ def _start_kernel(cwd: Path) -> Any:
     return km
 
 
-def _kernel_manager() -> Any:
+def _kernel_manager(output_cap: int, total_cap: int) -> Any:
     """jupyter_client's asynchronous manager (nbclient drives an asynchronous manager and client: a
     blocking one would stall its event loop on the first output poll, and a cell over its time
     limit would never be stopped), with three changes for a kernel that lives only inside this sandbox:
 
-    - it runs ``pipelines.execute.kernel`` (ipykernel without its debugger), named here rather than
-      looked up among the installed kernel specs, a search that imports IPython into the runner;
+    - it runs ``pipelines.execute.kernel`` (ipykernel without its debugger, dropping a cell's output
+      past this runner's caps, so that it does not queue what the runner would cut), named here
+      rather than looked up among the installed kernel specs, a search that imports IPython into
+      the runner;
     - shutting it down kills its process group without waiting for it to be reaped (jupyter_client
       polls every 0.1 s): this runner exits next, and the sandbox's processes end with it;
     - its client knows the kernel is ready when the kernel's IOPub reports it idle after answering
@@ -194,7 +196,8 @@ def _kernel_manager() -> Any:
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
-    spec = KernelSpec(argv=[sys.executable, "-m", "pipelines.execute.kernel", "-f", "{connection_file}"],
+    spec = KernelSpec(argv=[sys.executable, "-m", "pipelines.execute.kernel", "--output-cap", str(output_cap),
+                            "--total-cap", str(total_cap), "-f", "{connection_file}"],
                       display_name="Python 3 (deepgrade sandbox)", language="python")
 
     class SandboxKernelSpecs(KernelSpecManager):

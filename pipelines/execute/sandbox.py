@@ -7,7 +7,10 @@ gradebook, the rest of the checkout, the host's processes. Limits: address space
 CPU seconds (RLIMIT_CPU) and file size (RLIMIT_FSIZE) per process; memory, process count and CPU
 time of all its processes together through a control group where the machine allows one
 (``pipelines.execute.budget``); the job folder's size and a wall clock, watched here, the run
-killed as a whole when one is passed. docs/security.md is the threat model.
+killed as a whole when one is passed. The rlimits and the control group are set on the run's
+``LAUNCHER`` from outside before it starts bubblewrap: the grader has threads, and a forked
+child that ran Python before exec could wait forever on a lock one of them held. docs/security.md
+is the threat model.
 
 ``--unsafe-no-sandbox`` (``UNSAFE_ENV``): the same commands without bubblewrap, for a machine that
 has none; only the instructor can ask for it and every output of such a batch says so.
@@ -42,6 +45,10 @@ JOB_DIR = Path("/job")
 # ``drops_to_host_uid``): a user namespace would map it to host root.
 SANDBOX_UID = 65534
 SETPRIV = "/usr/bin/setpriv"
+# What the grader starts for every run: a shell that waits for one line on its stdin while the grader
+# sets its rlimits (prlimit(2)) and moves it into the run's control group from outside, then becomes
+# the command. Nothing runs in the child between fork and exec but C code and this shell.
+LAUNCHER = ("/bin/sh", "-c", 'read -r go && exec "$@" </dev/null', "deepgrade-launcher")
 MAX_REPORT_BYTES = 512 * 1024 * 1024
 DATA_DIR = Path("/data")
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -266,16 +273,37 @@ def unsandboxed_command(argv: Sequence[str], job_dir: Path, data_dir: Path | Non
     return [outside(a) for a in argv], {k: outside(v) for k, v in sandbox_env(env).items()}
 
 
-def _apply_limits(limits: Limits, group: Cgroup | None) -> None:
-    """Runs in the child between fork and exec: the limits are inherited by everything inside."""
+def _confine(pid: int, limits: Limits, group: Cgroup | None) -> None:
+    """Set the limits of the waiting ``LAUNCHER`` from outside; everything it starts inherits them."""
     if group is not None:
-        group.join()
+        group.add(pid)
     mem = limits.memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+    resource.prlimit(pid, resource.RLIMIT_AS, (mem, mem))
+    resource.prlimit(pid, resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     size = limits.file_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, size))
+    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+
+
+def _start(cmd: Sequence[str], limits: Limits, group: Cgroup | None, **popen: Any) -> subprocess.Popen:
+    """Start ``cmd`` through ``LAUNCHER``, confined before it runs. The child runs no Python between
+    fork and exec: there, a lock that another thread of the grader held at the fork (the import
+    lock, a logging handler's) would stay held forever, and the run would end on its wall clock."""
+    gate, opener = os.pipe()
+    try:
+        proc = subprocess.Popen([*LAUNCHER, *cmd], stdin=gate, **popen)
+    finally:
+        os.close(gate)
+    try:
+        _confine(proc.pid, limits, group)
+        os.write(opener, b"go\n")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        os.close(opener)
+    return proc
 
 
 def run_sandboxed(
@@ -313,17 +341,9 @@ def run_sandboxed(
     try:
         with open(Path(job_dir) / log_name, "w+b") as log:
             try:
-                proc = subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    pass_fds=(write_fd,) if report else (),
-                    preexec_fn=lambda: _apply_limits(limits, group),
-                    cwd=job_dir if full_env is not None else None,
-                    env=full_env,
-                )
+                proc = _start(cmd, limits, group, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                              pass_fds=(write_fd,) if report else (),
+                              cwd=job_dir if full_env is not None else None, env=full_env)
             finally:
                 if report:
                     os.close(write_fd)
@@ -335,14 +355,15 @@ def run_sandboxed(
             seconds = time.monotonic() - start
             log.seek(max(0, os.fstat(log.fileno()).st_size - 8000))
             tail = log.read(8000).decode("utf-8", errors="replace")
+        received, overflow = collector.finish() if collector else (b"", False)
+        exceeded = [] if ended_by in (None, "wall") else [ended_by]
+        if group is not None:
+            exceeded += [b for b, hit in (("memory", group.oom_kills()), ("processes", group.refused_forks())) if hit]
     finally:
         if write_fd >= 0:
             os.close(write_fd)
-    received, overflow = collector.finish() if collector else (b"", False)
-    exceeded = [] if ended_by in (None, "wall") else [ended_by]
-    if group is not None:
-        exceeded += [b for b, hit in (("memory", group.oom_kills()), ("processes", group.refused_forks())) if hit]
-        group.remove()
+        if group is not None:
+            group.remove()
     return SandboxRun(returncode, ended_by == "wall", seconds, tail, received, overflow, tuple(exceeded))
 
 
@@ -399,7 +420,8 @@ class _Collector:
 
 
 def sandbox_self_test() -> tuple[bool, str]:
-    """Start a sandboxed Python that must not reach the network or the checkout's ``reference/``."""
+    """Start a sandboxed Python that must not reach the network or the checkout's ``reference/``, and
+    must run as an unprivileged user under the address-space limit the grader set."""
     code = (
         "import socket, importlib.util, sys\n"
         "s = socket.socket()\n"
@@ -409,6 +431,7 @@ def sandbox_self_test() -> tuple[bool, str]:
         "inside, outside = int(uid_map[0]), int(uid_map[1])\n"
         "cap = [ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('CapEff')][0]\n"
         "import os; print('HOST_UID', os.getuid() - inside + outside, 'CAPS', int(cap, 16))\n"
+        "import resource; print('RLIMIT_AS', *resource.getrlimit(resource.RLIMIT_AS))\n"
         "print('REFERENCE' if importlib.util.find_spec('reference') else 'isolated')\n"
     )
     limits = Limits(memory_mb=1024, cpu_seconds=20, wall_seconds=30, file_mb=8)
@@ -425,4 +448,8 @@ def sandbox_self_test() -> tuple[bool, str]:
     if host_uid == 0 or caps != 0:
         return False, (f"student code would run as host uid {host_uid} with capabilities {caps:#x} "
                        f"(as root, the sandbox needs util-linux's {SETPRIV} to drop to uid {SANDBOX_UID})")
-    return True, f"bwrap isolates network, reference/ and the file system; student code is host uid {host_uid}, no capabilities"
+    address_space = next((ln.split()[1:] for ln in out.splitlines() if ln.startswith("RLIMIT_AS ")), [])
+    if address_space != [str(limits.memory_mb << 20)] * 2:
+        return False, f"the per-process limits did not reach the sandbox (RLIMIT_AS inside: {' '.join(address_space) or '?'})"
+    return True, (f"bwrap isolates network, reference/ and the file system; student code is host uid {host_uid}, "
+                  "no capabilities, under the per-process limits")

@@ -39,7 +39,7 @@ from pipelines.grade import gradebook as gradebook_db
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.gradebook import Recorder
-from pipelines.grade.job import submission_digest
+from pipelines.grade.intake import Submission
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path
@@ -117,14 +117,16 @@ def _keys(name: str) -> Fingerprints:
     return Fingerprints(_unit(name))
 
 
-def scores_key(unit_name: str, student_id: str, student_dir: Path) -> str:
-    """The key of a student's finished grade: unchanged means nothing needs to run."""
-    unit = _unit(unit_name)
-    return _keys(unit_name).scores(student_id, _keys(unit_name).execution(submission_digest(student_dir, unit)))
+def scores_key(unit_name: str, student_id: str, submission: Submission) -> str:
+    """The key of this student's finished grade of these notebooks: unchanged means nothing needs to run."""
+    keys = _keys(unit_name)
+    return keys.scores(student_id, keys.execution(submission.digest))
 
 
-def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str, key: str) -> tuple[dict, list[str]]:
-    """Worker: grade one student, reusing every cached layer it can; store the finished grade.
+def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str) -> tuple[dict, list[str], Path | None]:
+    """Worker: grade one student, reusing every cached layer it can; store the finished grade under
+    the key of the bytes it graded (read here once: the file may have changed since the batch looked).
+    The result, instructor-only diagnostics and the execution layer's folder.
     (The grading modules are imported here, not with this module: a batch whose grades are all
     cached never loads them, and the workers' fork server has them loaded already.)"""
     from pipelines.grade.submission import grade_submission, unit_points
@@ -134,7 +136,8 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
     job_dir = _job_dir(unit_name, student_id)
     try:
         with _job_lock(job_dir):
-            result, internal, execution = grade_submission(unit, student_id, Path(student_dir), job_dir,
+            submission = Submission.read(Path(student_dir), unit.notebooks)
+            result, internal, execution = grade_submission(unit, student_id, submission, job_dir,
                                                            Path(data_view), cache, _keys(unit_name))
             shutil.rmtree(job_dir, ignore_errors=True)
     except Exception:  # noqa: BLE001 - an engine fault must cost this student a status, not the batch
@@ -142,12 +145,13 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
         result = StudentResult(student_id, unit_name, 0.0, auto, statuses.ERROR,
                                messages=["deepgrade could not grade this submission (an internal error); your instructor has the details."],
                                manual_points_pending=manual)
-        return _marked(result).to_json(), [traceback.format_exc()]
+        return _marked(result).to_json(), [traceback.format_exc()], None
     result = _marked(result)
     if not internal:
+        key = scores_key(unit_name, student_id, submission)
         cache.put("scores", key, {"result.json": json.dumps(result.to_json()).encode()}, {},
                   {"execution": execution.name if execution else None})
-    return result.to_json(), internal
+    return result.to_json(), internal, execution
 
 
 def _job_dir(unit_name: str, student_id: str) -> Path:
@@ -162,8 +166,8 @@ def _only_scoring_left(assignment: str, pending: dict[str, tuple[Path, str]], da
     from pipelines.grade.submission import new_job, only_scoring_left
 
     unit, keys, cache = _unit(assignment), _keys(assignment), LayerCache(assignment)
-    return all(only_scoring_left(new_job(unit, sid, sd, _job_dir(assignment, sid), data_view), cache, keys)
-               for sid, (sd, _) in pending.items())
+    return all(only_scoring_left(new_job(unit, sid, digest, _job_dir(assignment, sid), data_view), cache, keys)
+               for sid, (_, digest) in pending.items())
 
 
 @contextlib.contextmanager
@@ -236,13 +240,13 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
     layers = LayerCache(assignment)
     for sid in students:
         student_dir = submitted_dir / sid / assignment
-        key = scores_key(assignment, sid, student_dir)
-        hit = layers.get("scores", key) if use_cache else None
+        submission = Submission.read(student_dir, unit.notebooks)  # a first look: grading reads it again
+        hit = layers.get("scores", scores_key(assignment, sid, submission)) if use_cache else None
         if hit is not None:
             results[sid] = StudentResult.from_json(json.loads((hit / "result.json").read_text()))
             _publish(out_dir, results[sid], _execution_of(layers, hit))
         else:
-            pending[sid] = (student_dir, key)
+            pending[sid] = (student_dir, submission.digest)
     if pending:
         _ = unit.probes  # import the graders once here: a broken grader fails fast, before any student runs
         for notebook in unit.notebooks:
@@ -278,11 +282,11 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
 def _grade_pending(assignment: str, students: list[str], pending: dict[str, tuple[Path, str]], workers: int,
                    data_view: Path, results: dict[str, StudentResult], diagnostics: list[str], out_dir: Path,
                    note: str | None, open_gradebook: Callable[[], Recorder | None]) -> None:
-    """Grade the students not in the cache with ``workers`` processes; as each finishes, write its
+    """Grade the students not in the cache (``pending``: their folder and the digest of the batch's
+    first look at it) with ``workers`` processes; as each finishes, write its
     results.json, feedback, gradebook row and grades.csv (this process is the only writer).
     ``open_gradebook`` is called once, after the workers are started: opening it imports nbgrader
     (about 0.8 s), which then happens while the workers start and grade the first students."""
-    layers = LayerCache(assignment)
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
                   f"{len(pending)} to grade with {workers} worker(s)")
     if not pending:
@@ -293,12 +297,13 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
                   console=console, transient=not console.is_terminal) as progress:
         task = progress.add_task(f"{'scoring' if rescore else 'grading'} {assignment}", total=len(pending))
 
-        def finish(sid: str, data: dict, internal: list[str], record: Recorder | None) -> None:
+        def finish(sid: str, graded: tuple[dict, list[str], Path | None], record: Recorder | None) -> None:
+            data, internal, execution = graded
             result = StudentResult.from_json(data)
             results[sid] = result
             if internal:
                 diagnostics.append(f"== {sid}\n" + "\n".join(internal))
-            _publish(out_dir, result, _execution_of(layers, layers.get("scores", pending[sid][1])))
+            _publish(out_dir, result, execution)
             if record is not None:
                 record([result], False)
             write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
@@ -307,9 +312,8 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
 
         if rescore:
             record = open_gradebook()
-            for sid, (sd, key) in pending.items():
-                data, internal = _grade_one(assignment, sid, str(sd), str(data_view), key)
-                finish(sid, data, internal, record)
+            for sid, (sd, _) in pending.items():
+                finish(sid, _grade_one(assignment, sid, str(sd), str(data_view)), record)
             return
         ctx = get_context("forkserver")
         # Workers fork from a server that has the grading modules loaded already: a new worker then
@@ -318,11 +322,10 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=({k: os.environ[k] for k in _ENV_KEYS if k in os.environ},)) as pool:
             futures: dict[Future, str] = {
-                pool.submit(_grade_one, assignment, sid, str(sd), str(data_view), key): sid
-                for sid, (sd, key) in pending.items()
+                pool.submit(_grade_one, assignment, sid, str(sd), str(data_view)): sid
+                for sid, (sd, _) in pending.items()
             }
             record = open_gradebook()
             preload_matplotlib()  # for the class report, while the workers grade
             for future in as_completed(futures):
-                data, internal = future.result()
-                finish(futures[future], data, internal, record)
+                finish(futures[future], future.result(), record)

@@ -20,23 +20,22 @@ from pipelines.execute.outcome import notebook_outcome
 from pipelines.execute.sandbox import run_sandboxed
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.cache import LayerCache
-from pipelines.grade.intake import Rejected, other_notebooks, parse_submitted, read_submitted
+from pipelines.grade.intake import Rejected, Submission, parse_submitted
 from pipelines.grade.job import Job
 
 
-def read_and_restore(job: Job, student_dir: Path) -> bool:
-    """Steps 1-2: parse each notebook and restore protected cells. False when nothing can run."""
+def read_and_restore(job: Job, submission: Submission) -> bool:
+    """Steps 1-2: parse each notebook as read and restore protected cells. False when nothing can run."""
     for name in job.unit.notebooks:
         source = nbtools.load_source(job.unit.source_notebook(name))
         try:
-            submitted = parse_submitted(read_submitted(student_dir, name), name, source)
+            submitted = parse_submitted(submission.data(name), name, source)
         except Rejected as rejected:
             job.flag(rejected.status, str(rejected))
             return False
-        extra = [n for n in other_notebooks(student_dir, name) if n not in job.unit.notebooks]
-        if extra:
+        if submission.others:
             job.flag(statuses.OK, f"only {name} was graded; the other notebook(s) in your folder "
-                                  f"({', '.join(extra)}) were not opened.")
+                                  f"({', '.join(submission.others)}) were not opened.")
         restored = nbtools.restore(submitted, source)
         for message in restored.tampering:
             job.flag(statuses.TAMPERED, f"{name}: {message}.")

@@ -5,12 +5,20 @@ notebook may be a symbolic link to the instructor's source notebook or to any fi
 hard link, a named pipe that blocks whoever opens it, a 100 MB file, or not a notebook at all. Every
 read of a submission -- the cache key in the batch process and the grading itself -- goes through
 ``read_submitted``: nothing is followed, opened before it is known to be a plain file, or quoted back.
+
+A grading reads each notebook once (``Submission``): the bytes it parses are the bytes its cache keys
+and probe seeds derive from, so a file replaced while a batch runs cannot store the grade of one
+content under the key of another.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import nbformat
@@ -74,16 +82,51 @@ def read_submitted(student_dir: Path, name: str) -> bytes:
 
 def _others(student_dir: Path, name: str) -> str:
     """`` Found instead: a.ipynb`` when other notebooks are there (a renamed file is the usual cause)."""
-    found = other_notebooks(student_dir, name)
+    found = other_notebooks(student_dir, (name,))
     return f" Found instead: {', '.join(found)}; name your notebook {name}." if found else ""
 
 
-def other_notebooks(student_dir: Path, name: str) -> list[str]:
-    """Other ``.ipynb`` entries of the folder (names only: none of them is opened)."""
+def other_notebooks(student_dir: Path, graded: Collection[str]) -> list[str]:
+    """``.ipynb`` entries of the folder other than the ``graded`` ones (names only: none is opened)."""
     try:
-        return sorted(p.name for p in student_dir.iterdir() if p.suffix == ".ipynb" and p.name != name)[:5]
+        return sorted(p.name for p in student_dir.iterdir() if p.suffix == ".ipynb" and p.name not in graded)[:5]
     except OSError:
         return []
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A student's graded notebooks as read at one moment: each one's bytes, or why it cannot be
+    graded, and the names of the other notebooks in the folder."""
+
+    files: dict[str, bytes | Rejected]
+    others: tuple[str, ...]
+
+    @classmethod
+    def read(cls, student_dir: Path, notebooks: Sequence[str]) -> Submission:
+        files: dict[str, bytes | Rejected] = {}
+        for name in notebooks:
+            try:
+                files[name] = read_submitted(student_dir, name)
+            except Rejected as rejected:
+                files[name] = rejected
+        return cls(files, tuple(other_notebooks(student_dir, notebooks)))
+
+    def data(self, name: str) -> bytes:
+        """The bytes read of notebook ``name`` (``Rejected`` when it could not be read)."""
+        read = self.files[name]
+        if isinstance(read, Rejected):
+            raise read
+        return read
+
+    @cached_property
+    def digest(self) -> str:
+        """Hash of the notebooks as read: what the cache keys and the probe seeds derive from."""
+        h = hashlib.sha256()
+        for name, read in self.files.items():
+            h.update(name.encode())
+            h.update(f"<{read.status}: {read}>".encode() if isinstance(read, Rejected) else read)
+        return h.hexdigest()
 
 
 def parse_submitted(data: bytes, name: str, source: NotebookNode) -> NotebookNode:

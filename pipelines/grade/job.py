@@ -6,12 +6,10 @@ beyond collecting flags, so each step's module can be keyed and edited on its ow
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.execute import statuses
-from pipelines.grade.intake import Rejected, read_submitted
 from pipelines.grade.unit import Unit
 
 
@@ -24,7 +22,7 @@ class Job:
     dir: Path
     data_view: Path
     seed: int
-    digest: str
+    digest: str  # of the notebooks as read for this grading (``intake.Submission.digest``)
     flags: list[tuple[str, str]] = field(default_factory=list)
     failed_grade_cells: dict[str, str] = field(default_factory=dict)
     internal: list[str] = field(default_factory=list)
@@ -45,15 +43,3 @@ class Job:
     def notes(self) -> list[str]:
         return [message for _, message in self.flags]
 
-
-def submission_digest(student_dir: Path, unit: Unit) -> str:
-    """Hash of the submitted notebooks (what the cache key and the probe seeds derive from), read
-    as grading reads them (``intake``): a link or a pipe is never followed, not even here."""
-    h = hashlib.sha256()
-    for nb in unit.notebooks:
-        h.update(nb.encode())
-        try:
-            h.update(read_submitted(student_dir, nb))
-        except Rejected as rejected:
-            h.update(f"<{rejected.status}: {rejected}>".encode())
-    return h.hexdigest()

@@ -19,7 +19,8 @@ from pipelines.grade.allowed import enforce
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.execution import execute, read_and_restore
 from pipelines.grade.fingerprint import Fingerprints, inputs_digest
-from pipelines.grade.job import Job, submission_digest
+from pipelines.grade.intake import Submission
+from pipelines.grade.job import Job
 from pipelines.grade.probing import make_probes, start_probe
 from pipelines.grade.score import GraderPlugin, run_graders
 from pipelines.grade.unit import Unit
@@ -38,19 +39,20 @@ def score_with(job: Job, inputs: dict, results: dict, only: list[str] | None = N
     return run_graders(job.unit, plugin, only), plugin
 
 
-def grade_submission(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path,
+def grade_submission(unit: Unit, student_id: str, submission: Submission, job_dir: Path, data_view: Path,
                      cache: LayerCache, keys: Fingerprints) -> tuple[StudentResult, list[str], Path | None]:
-    """Grade one student: the result, instructor-only diagnostics and the execution layer's folder.
-    Never raises for student faults. Each cached layer whose key is unchanged is reused, not re-run."""
+    """Grade one student's notebooks as read: the result, instructor-only diagnostics and the execution
+    layer's folder. Never raises for student faults. Each cached layer whose key is unchanged is
+    reused, not re-run; every key derives from the bytes that are graded."""
     if job_dir.exists():
         shutil.rmtree(job_dir)
     job_dir.mkdir(parents=True)
-    job = new_job(unit, student_id, student_dir, job_dir, data_view)
+    job = new_job(unit, student_id, submission.digest, job_dir, data_view)
     max_score, manual = unit_points(unit)
     tests: list[TestResult] = []
     internal: list[str] = []
     spots: list[dict[str, str]] = []
-    if read_and_restore(job, student_dir):
+    if read_and_restore(job, submission):
         layers = plan(job, keys)
         # The probes' sandbox runs beside the notebook's, unless a probe is timed: then it runs after
         # it, so that the notebook's work cannot slow the student's code while it is being timed.
@@ -83,9 +85,10 @@ def plan(job: Job, keys: Fingerprints) -> Plan:
     return Plan(execution, keys.probes(execution, specs, inputs_digest(inputs)), specs, inputs)
 
 
-def new_job(unit: Unit, student_id: str, student_dir: Path, job_dir: Path, data_view: Path) -> Job:
-    """The job of one submission, seeded by ``params.yaml: seed`` and keyed by the notebooks submitted."""
-    return Job(unit, student_id, job_dir, data_view, int(unit.params.get("seed", 0)), submission_digest(student_dir, unit))
+def new_job(unit: Unit, student_id: str, digest: str, job_dir: Path, data_view: Path) -> Job:
+    """The job of one submission, seeded by ``params.yaml: seed`` and keyed by the digest of the
+    notebooks submitted (``intake.Submission``)."""
+    return Job(unit, student_id, job_dir, data_view, int(unit.params.get("seed", 0)), digest)
 
 
 def only_scoring_left(job: Job, cache: LayerCache, keys: Fingerprints) -> bool:

@@ -14,7 +14,8 @@ import yaml
 import gradcheck
 import pipelines
 from pipelines.grade.fingerprint import Fingerprints, engine_files, grading_engine_files, inputs_digest
-from pipelines.grade.job import Job, submission_digest
+from pipelines.grade.intake import Submission
+from pipelines.grade.job import Job
 from pipelines.grade.probing import make_probes
 from pipelines.grade.unit import Unit
 from pipelines.params import _load
@@ -59,7 +60,7 @@ def _keys(root: Path) -> dict[str, str]:
     unit = Unit.load(toy.UNIT)
     keys = Fingerprints(unit)
     student = root / "submitted" / "keyed" / toy.UNIT
-    digest = submission_digest(student, unit)
+    digest = Submission.read(student, unit.notebooks).digest
     execution = keys.execution(digest)
     job = Job(unit, "keyed", root / "job-keys", root, int(unit.params["seed"]), digest)
     specs, inputs = make_probes(job)

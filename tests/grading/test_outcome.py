@@ -108,7 +108,14 @@ def test_a_forged_or_broken_report_is_not_trusted() -> None:
 def test_cut_output_is_said_but_keeps_the_status() -> None:
     capped = end(capped=[CELL])
     status, messages = status_of(run(report(capped)))
-    assert status == "ok" and "output limit" in messages[0]
+    assert status == "ok" and "output limit" in messages[0] and "ran to the end" in messages[0]
+
+
+@pytest.mark.parametrize("kind", ["kernel_died", "cell_timeout"])
+def test_a_cut_cell_that_was_stopped_is_not_said_to_have_ended(kind: str) -> None:
+    status, messages = status_of(run(report(end(kind, ending={"cell": CELL}, capped=[CELL], kernel_exit=-9))))
+    assert status in ("kernel_died", "timeout") and len(messages) == 2, messages
+    assert "output limit" in messages[1] and "ran to the end" not in " ".join(messages)
 
 
 def test_failed_self_check_cells_are_kept_for_blind_spots() -> None:

@@ -6,16 +6,24 @@ its own rlimits; where this machine cannot enforce a bound the test is skipped w
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from pipelines.execute.budget import support
-from pipelines.execute.sandbox import Limits, run_sandboxed
+from pipelines.execute.budget import Cgroup, support
+from pipelines.execute.sandbox import UNSAFE_ENV, Limits, run_sandboxed
 
 LIMITS = Limits(memory_mb=1024, cpu_seconds=4, wall_seconds=30, file_mb=16, total_memory_mb=400,
                 max_processes=40, disk_mb=64)
+
+
+# Forks after which the child runs Python before it execs (os.fork, or subprocess with a preexec_fn):
+# CPython calls the ``before`` hooks in the parent just before each of them, and never before a
+# fork that goes straight to exec.
+_python_forks = [0]
+os.register_at_fork(before=lambda: _python_forks.__setitem__(0, _python_forks[0] + 1))
 
 
 def run(tmp_path: Path, code: str, **kw: object):
@@ -108,3 +116,44 @@ def test_student_code_is_an_unprivileged_host_user_even_when_the_grader_is_root(
     assert owner == (SANDBOX_UID if os.geteuid() == 0 else os.geteuid()) and owner != 0
     ok, detail = sandbox_self_test()
     assert ok and f"host uid {owner}, no capabilities" in detail, detail
+
+
+def test_no_python_runs_in_the_child_between_fork_and_exec(tmp_path: Path) -> None:
+    """The sandbox is started while other threads run (the probes' sandbox starts in a thread beside
+    the notebook's, the report pipe is drained by one): Python code in the child before exec could
+    wait forever on a lock one of them held at the fork, ending as a wall-clock timeout."""
+    before = _python_forks[0]
+    r = run(tmp_path, "print('started')")
+    assert r.returncode == 0 and "started" in r.output, r
+    assert _python_forks[0] == before
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandbox", "unsafe-no-sandbox"])
+def test_the_limits_hold_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandboxed: bool) -> None:
+    """RLIMIT_AS, RLIMIT_CPU (5 s of grace to the hard limit), RLIMIT_FSIZE and no core files, read
+    by the code that runs; where the machine has a writable cgroup, the run's CPU time is counted in
+    the run's own group."""
+    if not sandboxed:
+        monkeypatch.setenv(UNSAFE_ENV, "1")
+    groups: list[float] = []
+    remove = Cgroup.remove
+    monkeypatch.setattr(Cgroup, "remove", lambda self: (groups.append(self.cpu_seconds()), remove(self)))
+    code = ("print(*(ln.strip() for ln in open('/proc/self/limits') if ln.startswith(('Max address space', "
+            "'Max cpu time', 'Max file size', 'Max core file size'))), sep='\\n')\nsum(range(10**6))")
+    r = run(tmp_path, code)
+    assert r.returncode == 0, r
+    limits = {" ".join(ln.split()[:-3]): ln.split()[-3:-1] for ln in r.output.strip().splitlines()}
+    mem, size = str(LIMITS.memory_mb << 20), str(LIMITS.file_mb << 20)
+    assert limits == {"Max cpu time": [str(LIMITS.cpu_seconds), str(LIMITS.cpu_seconds + 5)],
+                      "Max file size": [size, size], "Max core file size": ["0", "0"],
+                      "Max address space": [mem, mem]}, r.output
+    if support()["cpu time (all processes)"][0]:
+        assert len(groups) == 1 and groups[0] > 0, groups
+
+
+def test_the_doctor_fails_when_the_limits_do_not_reach_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.execute import sandbox
+
+    monkeypatch.setattr(sandbox, "_confine", lambda pid, limits, group: None)
+    ok, detail = sandbox.sandbox_self_test()
+    assert not ok and "per-process limits did not reach the sandbox" in detail, detail
