@@ -21,7 +21,7 @@ from pipelines.grade.job import Job, submission_digest
 from pipelines.grade.probing import make_probes, start_probe
 from pipelines.grade.score import GraderPlugin, run_graders
 from pipelines.grade.unit import Unit
-from pipelines.results import StudentResult, TestResult
+from pipelines.results import NOT_RUN, StudentResult, TestResult
 
 
 def score(job: Job, inputs: dict, results: dict) -> tuple[list[TestResult], list[str]]:
@@ -68,7 +68,7 @@ def blind_spots(failed_cells: dict[str, str], tests: list[TestResult]) -> list[d
     """Self-check cells that failed in the notebook although every hidden test of that cell passed."""
     spots = []
     for cell, error in sorted(failed_cells.items()):
-        mine = [t for t in tests if t.cell == cell]
+        mine = [t for t in tests if t.cell == cell and t.status != NOT_RUN]
         if mine and all(t.status == "passed" for t in mine):
             spots.append({"cell": cell, "error": error[:300]})
     return spots

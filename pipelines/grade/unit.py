@@ -23,6 +23,7 @@ from nbformat import NotebookNode
 
 from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
+from pipelines.execute.device import resolve_device
 from pipelines.execute.sandbox import Limits
 from pipelines.grade.notebook import load_source
 from pipelines.params import load_params, profiled, resolve_profile
@@ -88,8 +89,16 @@ class Unit:
         return {k: profiled(v, self.profile) for k, v in settings.items()}
 
     def limits(self, kind: str) -> Limits:
-        """Sandbox resource limits for ``notebook`` or ``probes`` runs."""
-        return Limits.from_params(self.sandbox(kind))
+        """Sandbox resource limits for ``notebook`` or ``probes`` runs, on the unit's device."""
+        return Limits.from_params(self.sandbox(kind), device=self.device)
+
+    @cached_property
+    def device(self) -> str:
+        """``cpu`` or ``cuda``: ``units.<unit>.device``, else ``grading.device``, resolved on this
+        machine (``auto``: CUDA when it can run in the sandbox here)."""
+        if "device" in self.unit_params:
+            return resolve_device(self.unit_params["device"], f"units.{self.name}.device")
+        return resolve_device(self.grading["device"], "grading.device")
 
     # --- files ---------------------------------------------------------------------------
     @property
