@@ -210,7 +210,7 @@ class GraderPlugin:
         return get
 
     @pytest.fixture
-    def heldout(self) -> Callable[[str, str], np.ndarray]:
+    def heldout(self) -> Callable[[str, str], Any]:
         return self.unit.heldout
 
     @pytest.fixture
