@@ -21,6 +21,7 @@ import nbformat
 import pytest
 import yaml
 
+from pipelines import results
 from pipelines.errors import DeepgradeError
 from pipelines.execute import device, sandbox
 from pipelines.execute.device import CPU, CUDA, cuda_of, require_memory_bound, resolve_device
@@ -28,7 +29,8 @@ from pipelines.execute.sandbox import Limits, build_command, run_sandboxed
 from pipelines.grade import batch
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
-from pipelines.grade.submission import grade_submission
+from pipelines.grade.score import NO_GPU
+from pipelines.grade.submission import blind_spots, grade_submission
 from pipelines.grade.unit import Unit
 from pipelines.params import _load
 from tests.grading import toy
@@ -268,7 +270,10 @@ export("notebook_device", np.array([device == d and os.environ.get("DEEPGRADE_DE
 export("notebook_tf32_off", np.array(os.environ.get("NVIDIA_TF32_OVERRIDE") == "0", dtype=float))
 """
 DEVICE_GRADER = '''
+import os
+
 import numpy as np
+import torch  # as graders that use reference.torch load it
 
 from pipelines.grade.api import check_true, gpu_check, points, probe
 
@@ -287,6 +292,14 @@ def test_both_sandboxes_were_told_the_device(result, exported, device):
     check_true(told == [1, 1, 1, 1], f"device {device}: told {told}")
     tf32 = [*run.returned(1).tolist(), float(exported("notebook_tf32_off"))]
     check_true(tf32 == [1, 1, 1, 1], f"TF32 off (env, cudnn, matmul, notebook env): {tf32}")
+
+
+@points(0, cell="check_quad")
+def test_graders_run_without_tf32():
+    """The reference computations run without TF32."""
+    off = [os.environ.get("NVIDIA_TF32_OVERRIDE") == "0", not torch.backends.cudnn.allow_tf32,
+           not torch.backends.cuda.matmul.allow_tf32]
+    check_true(all(off), f"TF32 off (env, cudnn, matmul): {off}")
 
 
 @gpu_check(cell="check_quad")
@@ -327,6 +340,7 @@ def test_a_cpu_grading_tells_both_sandboxes_and_skips_the_gpu_check(device_proje
     result = json.loads((out / "sees" / "results.json").read_text())
     tests = _tests(result)
     assert tests["test_both_sandboxes_were_told_the_device"]["status"] == "passed", tests
+    assert tests["test_graders_run_without_tf32"]["status"] == "passed", tests
     gpu = tests["test_gpu_speed"]
     assert (gpu["status"], gpu["points"], gpu["max_points"]) == ("not_run", 0, 0)
     assert gpu["message"].startswith("not run: no GPU here")
@@ -348,6 +362,15 @@ def test_a_cuda_grading_tells_both_sandboxes_and_runs_the_gpu_check(device_proje
     assert not internal, internal
     tests = {t.name: t for t in result.tests}
     assert tests["test_both_sandboxes_were_told_the_device"].status == "passed", tests
+    assert tests["test_graders_run_without_tf32"].status == "passed", tests
     gpu = tests["test_gpu_speed"]
     assert (gpu.status, gpu.points, gpu.max_points) == ("passed", 0, 0)
     assert (result.score, result.max_score) == (5, 5)
+
+
+def test_a_gpu_check_not_run_hides_no_blind_spot() -> None:
+    """A failing self-check whose hidden tests all passed is a blind spot, whatever GPU checks did not run."""
+    tests = [results.TestResult("test_value", 1, 1, "passed", "", "check_quad"),
+             results.TestResult("test_gpu_speed", 0, 0, results.NOT_RUN, NO_GPU, "check_quad")]
+    assert blind_spots({"check_quad": "AssertionError"}, tests) == [{"cell": "check_quad", "error": "AssertionError"}]
+    assert blind_spots({"check_quad": "AssertionError"}, tests[1:]) == []
