@@ -43,6 +43,7 @@ def run_doctor() -> int:
         ok, detail = sandbox_self_test()
         line(ok, "sandbox", detail if ok else f"{detail} (autograde refuses to run without --unsafe-no-sandbox)")
         _bounds(warn)
+        _device()
     try:
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -51,6 +52,24 @@ def run_doctor() -> int:
     except ImportError as exc:
         line(False, "jupyter kernel", str(exc))
     return 1 if problems else 0
+
+
+def _device() -> None:
+    """The device ``grading.device: auto`` picks here, and what a CUDA run changes in the sandbox.
+    Not a requirement: with ``device: cpu`` a GPU machine without a cgroup grades as any other."""
+    from pipelines.execute.budget import cgroup_kind
+    from pipelines.execute.device import DRIVER_DIR, NO_CGROUP, cuda_support, gpu_nodes
+
+    available, detail = cuda_support()
+    how = cgroup_kind()
+    if not available:
+        print(f"  [cpu] device: `auto` grades on cpu here ({detail})")
+    elif how is None:
+        print(f"  [REFUSED] device: a GPU is here ({detail}), but `auto` and `cuda` refuse to grade: {NO_CGROUP}")
+    else:
+        print(f"  [cuda] device: `auto` grades on cuda here ({detail}): the sandbox also gets "
+              f"{', '.join(str(p) for p in gpu_nodes())} (device access) and {DRIVER_DIR} read-only, and its "
+              f"processes have no RLIMIT_AS: memory is bounded by the run's cgroup ({how})")
 
 
 def _bounds(warn: Callable[[bool, str, str], None]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+NOT_RUN = "not_run"
+
 
 @dataclass
 class TestResult:
@@ -17,7 +19,7 @@ class TestResult:
     name: str
     points: float
     max_points: float
-    status: str  # passed | failed | error | timeout
+    status: str  # passed | failed | error | timeout | not_run (a GPU check graded without one: no points either way)
     message: str
     cell: str = ""
     description: str = ""

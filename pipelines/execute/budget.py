@@ -175,21 +175,28 @@ def job_usage(job_dir: Path) -> tuple[int, int]:
     return total, entries
 
 
-def support() -> dict[str, tuple[bool, str]]:
-    """Which whole-run bounds this machine enforces: ``bound -> (enforced, how or why not)``."""
+def cgroup_kind() -> str | None:
+    """How this machine lets the grader give each run a cgroup with the memory and pids
+    controllers (``cgroup v2 (delegated)`` or ``cgroup v1``), or None where it does not."""
     v2 = _own_v2_path()
-    v2_ok = False
     if v2 is not None:
         try:
-            v2_ok = {"memory", "pids"} <= set((v2 / "cgroup.subtree_control").read_text().split()) and _writable(v2)
+            if {"memory", "pids"} <= set((v2 / "cgroup.subtree_control").read_text().split()) and _writable(v2):
+                return "cgroup v2 (delegated)"
         except OSError:
-            v2_ok = False
+            pass
     own = _own_v1_paths()
-    v1_ok = not v2_ok and {"memory", "pids"} <= set(own) and all(_writable(own[c]) for c in ("memory", "pids"))
-    how = "cgroup v2 (delegated)" if v2_ok else "cgroup v1" if v1_ok else None
+    if {"memory", "pids"} <= set(own) and all(_writable(own[c]) for c in ("memory", "pids")):
+        return "cgroup v1"
+    return None
+
+
+def support() -> dict[str, tuple[bool, str]]:
+    """Which whole-run bounds this machine enforces: ``bound -> (enforced, how or why not)``."""
+    how = cgroup_kind()
     why_not = ("no writable cgroup with the memory and pids controllers (cgroup v1 as root, or a "
                "delegated cgroup v2 subtree, e.g. `systemd-run --user --scope -p Delegate=yes`)")
-    cpu_ok = v2_ok or (v1_ok and "cpuacct" in own)
+    cpu_ok = how == "cgroup v2 (delegated)" or (how == "cgroup v1" and "cpuacct" in _own_v1_paths())
     return {
         "memory (all processes)": (bool(how), f"{how}: one limit over every process of a run" if how else why_not),
         "processes": (bool(how), f"{how}: pids.max per run" if how else why_not),

@@ -2,15 +2,16 @@
 
 Inside: read-only system and Python directories, the ``pipelines`` package (loaders and the
 student kit, no solutions) and the ``gradcheck`` package the kit re-exports, a read-only data view
-whose held-out labels were removed, a writable job folder and a private ``/tmp``. Not inside: the network, ``reference/``, the graders, the
-gradebook, the rest of the checkout, the host's processes. Limits: address space (RLIMIT_AS),
-CPU seconds (RLIMIT_CPU) and file size (RLIMIT_FSIZE) per process; memory, process count and CPU
+whose held-out labels were removed, a writable job folder and a private ``/tmp``; on a CUDA run,
+the GPU's device nodes too (``pipelines.execute.device``). Not inside: the network, ``reference/``, the graders, the
+gradebook, the rest of the checkout, the host's processes. Limits: address space (RLIMIT_AS, not on
+CUDA runs), CPU seconds (RLIMIT_CPU) and file size (RLIMIT_FSIZE) per process; memory, process count and CPU
 time of all its processes together through a control group where the machine allows one
-(``pipelines.execute.budget``); the job folder's size and a wall clock, watched here, the run
-killed as a whole when one is passed. The rlimits and the control group are set on the run's
-``LAUNCHER`` from outside before it starts bubblewrap: the grader has threads, and a forked
-child that ran Python before exec could wait forever on a lock one of them held. docs/security.md
-is the threat model.
+(``pipelines.execute.budget``; required for CUDA runs); the job folder's size and a wall clock,
+watched here, the run killed as a whole when one is passed. The rlimits and the control group are
+set on the run's ``LAUNCHER`` from outside before it starts bubblewrap: the grader has threads, and
+a forked child that ran Python before exec could wait forever on a lock one of them held.
+docs/security.md is the threat model.
 
 ``--unsafe-no-sandbox`` (``UNSAFE_ENV``): the same commands without bubblewrap, for a machine that
 has none; only the instructor can ask for it and every output of such a batch says so.
@@ -38,6 +39,7 @@ import gradcheck
 from pipelines.errors import DeepgradeError
 from pipelines.execute.budget import MAX_JOB_FILES, Cgroup, job_usage
 from pipelines.execute.channel import REPORT_FD_ENV
+from pipelines.execute.device import CPU, CUDA, DRIVER_DIR, device_env, gpu_nodes, require_memory_bound
 
 JOB_DIR = Path("/job")
 # Student code runs as this unprivileged user, without capabilities. A grader run by a user maps it
@@ -71,6 +73,7 @@ class Limits:
     total_memory_mb: int = 0  # 0: twice ``memory_mb`` (the runner and the kernel each hold one copy of Python)
     max_processes: int = 256  # processes and threads
     disk_mb: int = 1024  # the job folder, and the size of the private /tmp
+    device: str = CPU  # cuda: the GPU inside, and memory bounded by the cgroup alone (``address_space_bytes``)
 
     @classmethod
     def from_params(cls, section: Mapping[str, Any], **overrides: Any) -> Limits:
@@ -78,6 +81,12 @@ class Limits:
         values.update({k: section[k] for k in ("total_memory_mb", "max_processes", "disk_mb") if k in section})
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def address_space_bytes(self) -> int | None:
+        """RLIMIT_AS of each process, or None on CUDA runs: the CUDA driver reserves virtual address
+        ranges far past any useful limit, so there the run's cgroup is the only memory bound."""
+        return None if self.device == CUDA else self.memory_mb * 1024 * 1024
 
     @property
     def total_memory_bytes(self) -> int:
@@ -135,6 +144,15 @@ def _bind_system(args: list[str]) -> None:
             args += ["--ro-bind", str(p), str(p)]
 
 
+def _bind_gpu(args: list[str]) -> None:
+    """The GPU's device nodes in the sandbox's ``/dev``, with device access (a plain bind mounts
+    them ``nodev``: unusable), and the driver's ``/proc/driver/nvidia`` read-only over the sandbox's
+    own ``/proc``."""
+    for node in gpu_nodes():
+        args += ["--dev-bind", str(node), f"/dev/{node.name}"]
+    args += ["--ro-bind", str(DRIVER_DIR), str(DRIVER_DIR)]
+
+
 def _python_dirs() -> list[Path]:
     """The interpreter's prefix and the virtual environment, resolved (no duplicates)."""
     dirs: list[Path] = []
@@ -180,9 +198,11 @@ def build_command(
     env: Mapping[str, str] | None = None,
     readonly: Sequence[str] = (),
     tmp_bytes: int = 1 << 30,
+    device: str = CPU,
 ) -> list[str]:
     """The full ``bwrap ...`` command line for ``argv`` with ``job_dir`` writable at ``/job``,
-    except the files named in ``readonly`` (inputs the engine wrote there for the run)."""
+    except the files named in ``readonly`` (inputs the engine wrote there for the run); with
+    ``device`` cuda, the GPU's device nodes and the driver's ``/proc`` folder too."""
     as_root = drops_to_host_uid()
     if as_root:  # every namespace but the user's; setpriv (below) needs these two capabilities, then drops all
         users = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -200,6 +220,8 @@ def build_command(
         "--dev", "/dev",
         "--perms", "01777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
     ]
+    if device == CUDA:
+        _bind_gpu(args)
     _bind_system(args)
     code = [str(d) for d in (*_python_dirs(), *_package_dirs())]
     for parent in _ancestors(code):
@@ -277,8 +299,8 @@ def _confine(pid: int, limits: Limits, group: Cgroup | None) -> None:
     """Set the limits of the waiting ``LAUNCHER`` from outside; everything it starts inherits them."""
     if group is not None:
         group.add(pid)
-    mem = limits.memory_mb * 1024 * 1024
-    resource.prlimit(pid, resource.RLIMIT_AS, (mem, mem))
+    if limits.address_space_bytes is not None:
+        resource.prlimit(pid, resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
     resource.prlimit(pid, resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     size = limits.file_mb * 1024 * 1024
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, size))
@@ -325,7 +347,9 @@ def run_sandboxed(
     pipe (``channel.Reporter``) and what it sends there comes back as ``SandboxRun.report``: the
     only outcome the grader trusts.
     """
-    env = dict(env or {})
+    group = Cgroup.create(limits.total_memory_bytes, limits.max_processes)
+    require_memory_bound(limits.device, group is not None)
+    env = {**device_env(limits.device), **(env or {})}
     read_fd = write_fd = -1
     if report:
         read_fd, write_fd = os.pipe()
@@ -333,9 +357,8 @@ def run_sandboxed(
     if unsafe_no_sandbox():
         cmd, full_env = unsandboxed_command(argv, job_dir, data_dir, env)
     else:
-        cmd, full_env = build_command(argv, job_dir, data_dir, env, readonly, limits.disk_mb << 20), None
+        cmd, full_env = build_command(argv, job_dir, data_dir, env, readonly, limits.disk_mb << 20, limits.device), None
         hand_over(Path(job_dir))
-    group = Cgroup.create(limits.total_memory_bytes, limits.max_processes)
     start = time.monotonic()
     collector = _Collector(read_fd) if report else None
     try:

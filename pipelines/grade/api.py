@@ -43,6 +43,7 @@ __all__ = [
     "check_unmodified",
     "declared_probes",
     "fn",
+    "gpu_check",
     "numgrad",
     "points",
     "probe",
@@ -116,6 +117,14 @@ def declared_probes(module: ModuleType) -> list[Probe]:
 def points(value: float, *, cell: str) -> pytest.MarkDecorator:
     """Mark a grader test as worth ``value`` points towards the nbgrader grade cell ``cell``."""
     return pytest.mark.points(value=value, cell=cell)
+
+
+def gpu_check(*, cell: str) -> pytest.MarkDecorator:
+    """Mark a grader test that only a GPU can run (instead of ``points``): it is worth no points, so
+    a unit's score and max_score never depend on the machine that grades it. Where the unit is graded
+    on CPU it does not run, and the student reads "not run: no GPU here" (status ``not_run``), never
+    a failure; on CUDA it runs as a zero-point note. The ``device`` fixture says which."""
+    return pytest.mark.points(value=0, cell=cell, gpu=True)
 
 
 class StudentCheckFailed(AssertionError):

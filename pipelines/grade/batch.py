@@ -34,6 +34,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
+from pipelines.execute.budget import cgroup_kind
+from pipelines.execute.device import require_memory_bound
 from pipelines.execute.sandbox import UNSAFE_ENV, UNSAFE_NOTE, bwrap_path, sandbox_self_test, unsafe_no_sandbox
 from pipelines.grade import gradebook as gradebook_db
 from pipelines.grade.cache import LayerCache
@@ -224,6 +226,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
     for cached in (_unit, _keys, _load_params_file):
         cached.cache_clear()
     unit = Unit.load(assignment)
+    require_memory_bound(unit.device, cgroup_kind() is not None)
     if not submitted_dir.is_dir():
         raise DeepgradeError(f"submission folder {submitted_dir} does not exist")
     if workers < 1:

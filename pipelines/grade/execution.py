@@ -71,7 +71,8 @@ def run_notebooks(job: Job) -> None:
     limits = job.unit.limits("notebook")
     (job.dir / "export").mkdir(exist_ok=True)
     (job.dir / "executed").mkdir(exist_ok=True)
-    parameters = json.dumps({"data_dir": "/data/prepared", "seed": job.seed, "device": "cpu", "profile": job.unit.profile})
+    parameters = json.dumps({"data_dir": "/data/prepared", "seed": job.seed, "device": job.unit.device,
+                             "profile": job.unit.profile})
     for name in job.unit.notebooks:
         timeouts = job.unit.cell_timeouts(name)
         argv = [

@@ -5,9 +5,9 @@ A grade is built in three layers, each keyed by exactly what can change it:
 - **execution** (the executed notebook, its exports, how each cell ended): the submitted bytes (not
   who submitted them), the unit's source notebooks and assignment.yaml, the engine code a notebook
   run goes through, the data provenance and the execution knobs (seed, profile, the notebook
-  sandbox's limits);
+  sandbox's limits, the device);
 - **probes** (the student's plain outputs on the probes): the execution key, the probe worker's code,
-  the probe sandbox's limits and the probe specs and inputs themselves (hashed as generated, so a
+  the probe sandbox's limits and device and the probe specs and inputs themselves (hashed as generated, so a
   grader edit that leaves every probe alone re-runs no probe);
 - **scores** (results.json): the student, the execution key, the graders, the reference library,
   params.yaml and the scoring engine. When this key is unchanged nothing at all runs.
@@ -115,7 +115,8 @@ class Fingerprints:
         d.path("assignment.yaml", unit.root / "assignment.yaml")
         for f in engine_files("execution"):
             d.path(f"engine/{f.parent.name}/{f.name}", f)
-        d.value({"seed": unit.params.get("seed"), "profile": unit.profile, "sandbox": unit.sandbox("notebook")})
+        d.value({"seed": unit.params.get("seed"), "profile": unit.profile, "sandbox": unit.sandbox("notebook"),
+                 "device": unit.device})
         for prov in sorted(prepared_dir().glob("*provenance.json")):
             d.path(prov.name, prov)
         return d.hexdigest()
@@ -125,7 +126,8 @@ class Fingerprints:
         d = Digest("probes")
         for f in engine_files("probes"):
             d.path(f"engine/{f.name}", f)
-        d.value({"sandbox": self.unit.sandbox("probes"), "probe_timeout": self.unit.grading["probe_timeout"]})
+        d.value({"sandbox": self.unit.sandbox("probes"), "probe_timeout": self.unit.grading["probe_timeout"],
+                 "device": self.unit.device})
         return d.hexdigest()
 
     @cached_property

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.execute.channel import Reporter
+from pipelines.execute.device import tf32_off
 from pipelines.execute.integrity import STUDENT_MODULE, guard_from_environment
 from pipelines.grade import chain
 from pipelines.grade.probe_io import PARTS_JSON, PROBES_JSON, load_inputs
@@ -403,6 +404,7 @@ def run_part(reporter: Reporter, job: Path, default_timeout: float, index: int, 
 
         def work(spec: dict[str, Any] = spec) -> dict[str, np.ndarray]:
             module = load_exports(source)
+            tf32_off()  # in torch, if the export cells loaded it: thresholds hold without TF32 on any device
             return call_probe(module, spec, load_inputs(job, spec["name"]))
 
         result = run_child(work, timeout, closing, spec["call"])

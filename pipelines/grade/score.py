@@ -1,8 +1,9 @@
 """Run a unit's hidden graders (pytest) in the trusted process on one submission's plain results.
 
 A pytest plugin object supplies the fixtures graders use (``result``, ``exported``, ``heldout``, ``note``,
-``tolerance``, ``threshold``) and records, per test, its points and a student-facing message.
-Grader code and expected values never reach the message: only what ``check_*`` wrote.
+``tolerance``, ``threshold``, ``device``) and records, per test, its points and a student-facing message.
+Grader code and expected values never reach the message: only what ``check_*`` wrote. A ``gpu_check``
+graded on CPU does not run and is recorded as ``not_run``, worth nothing either way.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pipelines.execute.device import CUDA, tf32_off
 from pipelines.grade import chain
 from pipelines.grade.api import StudentCheckFailed, StudentTimeout
 from pipelines.grade.probe_io import ProbeResult, StepOutputs
 from pipelines.grade.unit import Unit
-from pipelines.results import TestResult
+from pipelines.results import NOT_RUN, TestResult
+
+NO_GPU = "not run: no GPU here (a check only a GPU can run; it is worth no points on any machine)."
 
 
 @dataclass
@@ -207,7 +211,7 @@ class GraderPlugin:
         return get
 
     @pytest.fixture
-    def heldout(self) -> Callable[[str, str], np.ndarray]:
+    def heldout(self) -> Callable[[str, str], Any]:
         return self.unit.heldout
 
     @pytest.fixture
@@ -217,6 +221,11 @@ class GraderPlugin:
     @pytest.fixture
     def threshold(self) -> Callable[[str], float]:
         return self.unit.threshold
+
+    @pytest.fixture
+    def device(self) -> str:
+        """``cpu`` or ``cuda``: what the student's code ran on (the unit's resolved device)."""
+        return self.unit.device
 
     @pytest.fixture
     def note(self, request: pytest.FixtureRequest) -> Callable[[str], None]:
@@ -229,7 +238,15 @@ class GraderPlugin:
 
     # -- hooks -----------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
-        config.addinivalue_line("markers", "points(value, cell): points a grader test is worth")
+        config.addinivalue_line("markers", "points(value, cell, gpu=False): points a grader test is worth")
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """TF32 off for the reference computations (graders may have loaded torch by now); a GPU
+        check on a CPU-graded unit does not run."""
+        tf32_off()
+        marker = item.get_closest_marker("points")
+        if marker is not None and marker.kwargs.get("gpu") and self.unit.device != CUDA:
+            pytest.skip(NO_GPU)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -243,7 +260,9 @@ class GraderPlugin:
         value, cell = float(marker.kwargs["value"]), marker.kwargs["cell"]
         doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()
         description = doc[0] if doc else item.name
-        if call.when == "call" or (call.when == "setup" and report.failed):
+        if call.when == "setup" and report.skipped and marker.kwargs.get("gpu"):
+            self.tests.append(TestResult(item.name, 0.0, 0.0, NOT_RUN, NO_GPU, cell, description))
+        elif call.when == "call" or (call.when == "setup" and report.failed):
             note = self.notes.get(item.nodeid, "")
             self.tests.append(self._result(item.name, value, cell, description, call, note))
 

@@ -24,7 +24,7 @@ from pipelines.grade.job import Job
 from pipelines.grade.probing import make_probes, start_probe
 from pipelines.grade.score import GraderPlugin, run_graders
 from pipelines.grade.unit import Unit
-from pipelines.results import StudentResult, TestResult
+from pipelines.results import NOT_RUN, StudentResult, TestResult
 
 
 def score(job: Job, inputs: dict, results: dict) -> tuple[list[TestResult], list[str]]:
@@ -114,7 +114,7 @@ def blind_spots(unit: Unit, failed_cells: dict[str, str], tests: list[TestResult
     an alternative implementation against the student's first one), is no blind spot of the graders."""
     spots = []
     for cell, error in sorted(failed_cells.items()):
-        mine = [t for t in tests if t.cell == cell]
+        mine = [t for t in tests if t.cell == cell and t.status != NOT_RUN]
         if mine and all(t.status == "passed" for t in mine) and not unit.self_check_uses.get(cell, frozenset()) & caught:
             spots.append({"cell": cell, "error": error[:300]})
     return spots

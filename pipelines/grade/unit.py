@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,18 +16,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import yaml
 from nbformat import NotebookNode
 
-from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
 from pipelines.execute import cell_limits
 from pipelines.execute.cell_limits import CellTimeouts
+from pipelines.execute.device import resolve_device
 from pipelines.execute.sandbox import Limits
+from pipelines.grade import data_view
+from pipelines.grade.heldout import Entry, declared, value_of
 from pipelines.grade.notebook import grade_id, load_source, self_check_uses
 from pipelines.params import load_params, profiled, resolve_profile
-from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
+from pipelines.paths import ensure_reference_importable, project_root
 
 if TYPE_CHECKING:
     from pipelines.grade.api import Probe
@@ -91,8 +90,16 @@ class Unit:
         return {k: profiled(v, self.profile) for k, v in settings.items()}
 
     def limits(self, kind: str) -> Limits:
-        """Sandbox resource limits for ``notebook`` or ``probes`` runs."""
-        return Limits.from_params(self.sandbox(kind))
+        """Sandbox resource limits for ``notebook`` or ``probes`` runs, on the unit's device."""
+        return Limits.from_params(self.sandbox(kind), device=self.device)
+
+    @cached_property
+    def device(self) -> str:
+        """``cpu`` or ``cuda``: ``units.<unit>.device``, else ``grading.device``, resolved on this
+        machine (``auto``: CUDA when it can run in the sandbox here)."""
+        if "device" in self.unit_params:
+            return resolve_device(self.unit_params["device"], f"units.{self.name}.device")
+        return resolve_device(self.grading["device"], "grading.device")
 
     def cell_timeouts(self, notebook: str) -> CellTimeouts:
         """Each cell's time limit in ``notebook``: ``cell_timeout``, and ``cell_timeouts`` by grade id or
@@ -151,56 +158,19 @@ class Unit:
     def datasets(self) -> list[str]:
         return list(self.config.get("datasets", []))
 
-    @property
-    def heldout_keys(self) -> dict[str, list[str]]:
-        return {ds: list(keys) for ds, keys in (self.config.get("heldout") or {}).items()}
+    @cached_property
+    def heldout_entries(self) -> dict[str, list[Entry]]:
+        """``assignment.yaml: heldout``, each entry checked against the prepared data (``pipelines.grade.heldout``)."""
+        return declared(self.config.get("heldout") or {}, self.root / "assignment.yaml")
 
-    def heldout(self, dataset: str, key: str) -> np.ndarray:
-        """Held-out labels, read in the trusted process only."""
-        if key not in self.heldout_keys.get(dataset, []):
-            raise KeyError(f"{dataset}.{key} is not declared held out in {self.root / 'assignment.yaml'}")
-        with np.load(prepared_dir() / f"{dataset}.npz", allow_pickle=False) as data:
-            return np.array(data[key])
+    def heldout(self, dataset: str, entry: str) -> Any:
+        """A held-out key or file (``y_test``, ``captions.h5:val_captions``), read in the trusted process only."""
+        return value_of(dataset, entry, self.heldout_entries.get(dataset, []), self.root / "assignment.yaml")
 
     def student_data_view(self, cache_dir: Path) -> Path:
-        """A data folder for the sandbox: the unit's prepared datasets minus the held-out keys.
-
-        Rebuilt only when a prepared file changes (keyed by its size and mtime).
-        """
-        view = cache_dir / "sandbox-data" / self.name
-        (view / "prepared").mkdir(parents=True, exist_ok=True)
-        for ds in self.datasets:
-            if (prepared_dir() / ds).is_dir():
-                self._link_folder_dataset(ds, view)
-                continue
-            src = prepared_dir() / f"{ds}.npz"
-            if not src.exists():
-                raise DeepgradeError(f"{src} is missing: run `dvc repro prepare_{ds}` first")
-            st = src.stat()
-            stamp = f"{st.st_size}-{st.st_mtime_ns}"
-            dst = view / "prepared" / f"{ds}.npz"
-            stamp_file = dst.with_suffix(".stamp")
-            if dst.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
-                continue
-            withheld = set(self.heldout_keys.get(ds, []))
-            with np.load(src, allow_pickle=False) as data:
-                kept = {k: data[k] for k in data.files if k not in withheld}
-            with atomic_path(dst) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, **kept)
-            for extra in prepared_dir().glob(f"{ds}*.json"):
-                (dst.parent / extra.name).write_bytes(extra.read_bytes())
-            stamp_file.write_text(stamp)
-        return view
-
-    def _link_folder_dataset(self, ds: str, view: Path) -> None:
-        """Datasets prepared as a folder (COCO) are shared read-only as they are (hard links)."""
-        if self.heldout_keys.get(ds):
-            raise DeepgradeError(
-                f"{self.root / 'assignment.yaml'}: held-out keys are supported for .npz datasets only, not {ds}/"
-            )
-        dst = view / "prepared" / ds
-        shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(prepared_dir() / ds, dst, copy_function=os.link)
+        """A data folder for the sandbox: the unit's prepared datasets without the held-out entries
+        (``pipelines.grade.data_view``; rebuilt only when the prepared data or the entries change)."""
+        return data_view.build(self.name, self.datasets, self.heldout_entries, cache_dir)
 
 
 def _grader_module(path: Path) -> ModuleType:

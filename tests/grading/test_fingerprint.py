@@ -13,6 +13,7 @@ import yaml
 
 import gradcheck
 import pipelines
+from pipelines.execute import device
 from pipelines.grade.fingerprint import Fingerprints, engine_files, grading_engine_files, inputs_digest
 from pipelines.grade.intake import Submission
 from pipelines.grade.job import Job
@@ -171,6 +172,29 @@ def test_a_sandbox_limit_edit_invalidates_execution(keyed: Path) -> None:
     params.write_text(yaml.safe_dump(data))
     try:
         assert _changed(before, _keys(keyed)) == {"execution", "probes", "scores"}
+    finally:
+        params.write_text(text)
+
+
+def test_the_device_is_part_of_the_execution_and_probe_keys(keyed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grade made on a GPU is never reused on CPU, nor the reverse; ``auto`` keys by the device it resolved to."""
+    params = keyed / "params.yaml"
+    text = params.read_text()
+
+    def keys_on(setting: str) -> dict[str, str]:
+        data = yaml.safe_load(text)
+        data["grading"]["device"] = setting
+        params.write_text(yaml.safe_dump(data))
+        return _keys(keyed)
+
+    monkeypatch.setattr(device, "cuda_support", lambda: (False, "no GPU here"))
+    try:
+        cpu = keys_on("cpu")
+        assert _changed(cpu, keys_on("auto")) == {"scores"}  # the same runs; only params.yaml's text differs
+        monkeypatch.setattr(device, "cuda_support", lambda: (True, "a GPU, mocked"))
+        cuda = keys_on("cuda")
+        assert _changed(cpu, cuda) == {"execution", "probes", "scores"}
+        assert _changed(cuda, keys_on("auto")) == {"scores"}
     finally:
         params.write_text(text)
 
