@@ -16,6 +16,7 @@ import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -29,6 +30,7 @@ from pipelines.execute.sandbox import Limits, build_command, run_sandboxed
 from pipelines.grade import batch
 from pipelines.grade.cache import LayerCache
 from pipelines.grade.fingerprint import Fingerprints
+from pipelines.grade.intake import Submission
 from pipelines.grade.score import NO_GPU
 from pipelines.grade.submission import blind_spots, grade_submission
 from pipelines.grade.unit import Unit
@@ -356,7 +358,8 @@ def test_a_cuda_grading_tells_both_sandboxes_and_runs_the_gpu_check(device_proje
     """In this process (pool workers would not see the stand-in GPU), as ``deepgrade validate`` grades."""
     unit = Unit.load(toy.UNIT)
     assert unit.device == CUDA
-    result, internal, _ = grade_submission(unit, "sees", device_project / "submitted" / "sees" / toy.UNIT,
+    submission = Submission.read(device_project / "submitted" / "sees" / toy.UNIT, unit.notebooks)
+    result, internal, _ = grade_submission(unit, "sees", submission,
                                            tmp_path / "job", unit.student_data_view(tmp_path / "cache"),
                                            LayerCache(toy.UNIT, root=tmp_path / "cache"), Fingerprints(unit))
     assert not internal, internal
@@ -372,5 +375,6 @@ def test_a_gpu_check_not_run_hides_no_blind_spot() -> None:
     """A failing self-check whose hidden tests all passed is a blind spot, whatever GPU checks did not run."""
     tests = [results.TestResult("test_value", 1, 1, "passed", "", "check_quad"),
              results.TestResult("test_gpu_speed", 0, 0, results.NOT_RUN, NO_GPU, "check_quad")]
-    assert blind_spots({"check_quad": "AssertionError"}, tests) == [{"cell": "check_quad", "error": "AssertionError"}]
-    assert blind_spots({"check_quad": "AssertionError"}, tests[1:]) == []
+    unit = SimpleNamespace(self_check_uses={})  # the self-check names no exported function here
+    assert blind_spots(unit, {"check_quad": "AssertionError"}, tests, set()) == [{"cell": "check_quad", "error": "AssertionError"}]
+    assert blind_spots(unit, {"check_quad": "AssertionError"}, tests[1:], set()) == []
