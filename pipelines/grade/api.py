@@ -30,6 +30,8 @@ import pytest
 from gradcheck import rel_error
 from pipelines.grade.chain import assign, numgrad, read, ref, step
 from pipelines.grade.probe_functions import fn
+from pipelines.grade.probe_models import trusted_model
+from pipelines.grade.probe_values import dtype, generator, tensor
 
 __all__ = [
     "Probe",
@@ -40,7 +42,9 @@ __all__ = [
     "check_shape",
     "check_true",
     "check_unmodified",
+    "dtype",
     "fn",
+    "generator",
     "numgrad",
     "points",
     "probe",
@@ -48,6 +52,8 @@ __all__ = [
     "ref",
     "registered_probes",
     "step",
+    "tensor",
+    "trusted_model",
 ]
 
 # Keyed by (grader file, probe name): two courses (or two test projects) may reuse a name.

@@ -35,7 +35,7 @@ NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "valid
                "export_check.py", "grade/fidelity.py")
 # Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
 PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py", "grade/probe_functions.py",
-               "grade/chain.py")
+               "grade/chain.py", "grade/probe_values.py", "grade/probe_models.py")
 SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",
                "grade/fingerprint.py", "grade/submission.py", "results.py")
 

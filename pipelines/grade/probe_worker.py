@@ -36,6 +36,7 @@ from pipelines.execute.channel import Reporter
 from pipelines.execute.integrity import STUDENT_MODULE, guard_from_environment
 from pipelines.grade import chain
 from pipelines.grade.probe_io import PROBES_JSON, load_inputs
+from pipelines.grade.probe_values import to_numpy
 
 H = 1e-5
 EXPORT_FILE = "<export cells>"
@@ -52,7 +53,8 @@ class ProbeFailed(Exception):
 
 
 def plain(value: Any, what: str) -> np.ndarray:
-    """A numeric ndarray copy of ``value``, or a TypeError naming what came back instead."""
+    """A numeric ndarray copy of ``value`` (a torch tensor's values), or a TypeError naming what came back instead."""
+    value = to_numpy(value)
     if isinstance(value, np.ndarray):
         arr = np.array(value, subok=False)
     elif isinstance(value, (bool, int, float, np.number, np.bool_)):
@@ -187,6 +189,8 @@ def call_chain(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str,
         raise ProbeFailed(*student_error(exc.cause, exc.label)) from None
     except chain.Undefined as exc:
         raise ProbeFailed("error", str(exc)) from None
+    except chain.BuildFailed as exc:
+        raise ProbeFailed("error", f"{exc} (a problem in the grader, not in your code)") from None
     return arrays
 
 
