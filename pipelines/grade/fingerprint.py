@@ -6,8 +6,8 @@ A grade is built in three layers, each keyed by exactly what can change it:
   source notebooks and assignment.yaml, the engine code a notebook run goes through, the data
   provenance and the execution knobs (seed, profile, the notebook sandbox's limits);
 - **probes** (the student's plain outputs on the probes): the execution key, the probe worker's code,
-  the probe sandbox's limits and the probe specs and inputs themselves (hashed as generated, so a
-  grader edit that leaves every probe alone re-runs no probe);
+  the probe sandbox's limits, the modules it preloads, and the probe specs and inputs themselves
+  (hashed as generated, so a grader edit that leaves every probe alone re-runs no probe);
 - **scores** (results.json): the execution key, the graders, the reference library, params.yaml and
   the scoring engine. When this key is unchanged nothing at all runs.
 
@@ -124,7 +124,8 @@ class Fingerprints:
         d = Digest("probes")
         for f in engine_files("probes"):
             d.path(f"engine/{f.name}", f)
-        d.value({"sandbox": self.unit.sandbox("probes"), "probe_timeout": self.unit.grading["probe_timeout"]})
+        d.value({"sandbox": self.unit.sandbox("probes"), "probe_timeout": self.unit.grading["probe_timeout"],
+                 "preload": self.unit.preload})
         return d.hexdigest()
 
     @cached_property

@@ -9,13 +9,16 @@ inputs, then hands back plain arrays through its own pipe. So:
 - state left by one probe (a patched ``numpy``, a mutated global) cannot reach the next one;
 - timings are taken here, with this process's clock, from the fork of a child to its exit, minus
   the same fork-and-load measured without any student code: student code can only make itself look
-  slower, never faster (replacing ``time.perf_counter`` in its own process changes nothing here).
+  slower, never faster (replacing ``time.perf_counter`` in its own process changes nothing here);
+- heavy modules the unit lists (``assignment.yaml: preload``) are imported here once, before the
+  first fork, so that children find them loaded instead of importing them again each.
 
 Everything goes to the grader over the report channel, never through files in the job folder.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import linecache
@@ -328,6 +331,16 @@ def _parse_child(data: bytes, status: int) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------
 
 
+def preload(modules: list[str]) -> None:
+    """Import the unit's heavy modules once, here, so that every child forked for a probe finds them
+    loaded (torch costs 1-2 s per import). Importing only: a fork copies no threads and no CUDA
+    context survives one, and importing torch starts neither; nothing here may call what does. What
+    student code may import is still decided in each child by the export cells' import guard
+    (``pipelines.execute.integrity``), whatever is already loaded."""
+    for name in modules:
+        importlib.import_module(name)
+
+
 def _baseline_seconds(name: str, close_fds: tuple[int, ...]) -> float:
     """Fork, load this probe's inputs, send an empty result, exit: no student code. The fastest of a
     few runs is what every measured probe pays on top of the student's own work."""
@@ -343,6 +356,7 @@ def main() -> int:
     reporter = Reporter.from_environment()
     job = Path.cwd()
     default_timeout = float(sys.argv[1])
+    preload(sys.argv[2:])
     specs = json.loads((job / PROBES_JSON).read_text())
     source = (job / "exports.py").read_text()
     closing = (reporter.fd,)

@@ -108,7 +108,7 @@ def run_probes(job: Job, specs: list[dict[str, Any]], inputs: dict[str, dict[str
         total = sum(s["timeout"] for s in specs) + default_timeout + 30
         limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, total))
         allowed = allowed_modules(unit.config)
-        run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
+        run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout), *unit.preload],
                             folder, limits, data_dir=job.data_view, log_name="probes.log", report=True,
                             readonly=("exports.py", PROBES_JSON, PROBES_NPZ),
                             env={ALLOWED_ENV: ",".join(allowed)} if allowed is not None else None)
