@@ -314,7 +314,7 @@ def test_a_students_trainer_drives_a_trusted_model_whose_state_the_grader_reads(
     rng = np.random.default_rng(2)
     X, y, W, b = rng.standard_normal((6, 3)), rng.integers(0, 4, 6), rng.standard_normal((3, 4)), np.zeros(4)
     r = run(tmp_path, {"steps": [
-        step("train", "train", trusted_model("softmax_linear", W=W, b=b, reg=0.1), X, y, 3, 0.5),
+        step("train", "train", trusted_model("least_squares", W=W, b=b, reg=0.1), X, y, 3, 0.5),
         read("params", ref("train").arg(0).attr("params")),
         step("err", "errors_of", ref("train").arg(0), X, y),
         read("model", ref("train").arg(0)),
@@ -328,18 +328,18 @@ def test_a_students_trainer_drives_a_trusted_model_whose_state_the_grader_reads(
     np.testing.assert_allclose(r.step("train").returned(0), losses, rtol=1e-12)
     np.testing.assert_allclose(r.step("params").entry(0, "W"), model.W, rtol=1e-12)
     assert float(r.step("err").returned(0)) == model.errors(X, y)
-    with pytest.raises(StudentCheckFailed, match="output 0 is a SoftmaxLinear; expected numbers"):
+    with pytest.raises(StudentCheckFailed, match="output 0 is a LeastSquaresClassifier; expected numbers"):
         r.step("model").returned(0)  # the model itself stays in the sandbox
     np.testing.assert_array_equal(r.step("train").args[0].params["W"], W)  # the grader's record is untouched
 
 
 def test_trusted_models_are_named_and_built_from_numbers_only() -> None:
-    with pytest.raises(KeyError, match="no trusted model 'mlp'; known: captioning_bigram, softmax_linear"):
+    with pytest.raises(KeyError, match="no trusted model 'mlp'; known: least_squares, least_squares_captioner"):
         trusted_model("mlp", W=np.ones(2))
     with pytest.raises(TypeError, match="missing a required argument: 'b'"):
-        trusted_model("softmax_linear", W=np.ones((2, 2)))
+        trusted_model("least_squares", W=np.ones((2, 2)))
     with pytest.raises(TypeError, match="must be numeric"):
-        trusted_model("softmax_linear", W=np.ones((2, 2)), b=np.array(["x", "y"]))
+        trusted_model("least_squares", W=np.ones((2, 2)), b=np.array(["x", "y"]))
 
 
 # --- across the boundary, and in the cache key ------------------------------------------------------
@@ -347,7 +347,7 @@ def test_trusted_models_are_named_and_built_from_numbers_only() -> None:
 
 def test_every_kind_travels_as_names_in_json_and_numbers_in_npz(tmp_path: Path) -> None:
     made = {"steps": [step("s", "f", dtype("float64"), generator(2**63 + 5), tensor(np.ones(3), "int64", device="cpu"),
-                           trusted_model("softmax_linear", W=np.ones((2, 3)), b=np.zeros(3), reg=0.5))]}
+                           trusted_model("least_squares", W=np.ones((2, 3)), b=np.zeros(3), reg=0.5))]}
     write_probes(tmp_path, [{"name": "p", "call": "f", "methods": [], "attrs": [], "timeout": 5}], {"p": made})
     args = json.loads((tmp_path / PROBES_JSON).read_text())[0]["steps"][0]["args"]
     assert [next(iter(a)) for a in args] == ["dtype", "generator", "tensor", "model"]
@@ -367,11 +367,11 @@ def test_the_probe_cache_key_covers_each_kind_by_value() -> None:
     variants = [dtype("float64"), dtype("float32"), generator(1), generator(2),
                 tensor(np.ones(3), "float32"), tensor(np.ones(3), "float64"), tensor(np.ones(3), "float32", device="cpu"),
                 tensor(np.ones(3), "float32", requires_grad=True), tensor(np.full(3, 2.0), "float32"),
-                trusted_model("softmax_linear", W=W, b=b), trusted_model("softmax_linear", W=2 * W, b=b),
-                trusted_model("softmax_linear", W=W, b=b, reg=0.1)]
+                trusted_model("least_squares", W=W, b=b), trusted_model("least_squares", W=2 * W, b=b),
+                trusted_model("least_squares", W=W, b=b, reg=0.1)]
     keys = [key(v) for v in variants]
     assert len(set(keys)) == len(keys)
-    assert key(generator(1)) == keys[2] and key(trusted_model("softmax_linear", W=W.copy(), b=b)) == keys[9]
+    assert key(generator(1)) == keys[2] and key(trusted_model("least_squares", W=W.copy(), b=b)) == keys[9]
 
 
 def test_torch_is_imported_only_by_a_chain_that_builds_a_tensor(tmp_path: Path) -> None:
@@ -384,7 +384,7 @@ import numpy as np
 from pipelines.grade.api import dtype, generator, read, ref, step, tensor, trusted_model
 from tests.grading.chains import run_chain
 source = "import numpy as np\\ndef f(*args):\\n    return 1.0\\n"
-made = {{"steps": [step("s", "f", dtype("float64"), generator(1), trusted_model("softmax_linear", W=np.ones((2, 2)), b=np.ones(2)))]}}
+made = {{"steps": [step("s", "f", dtype("float64"), generator(1), trusted_model("least_squares", W=np.ones((2, 2)), b=np.ones(2)))]}}
 run_chain(Path({str(tmp_path)!r}), made, source, "f")
 print("torch" in sys.modules)
 run_chain(Path({str(tmp_path)!r}), {{"steps": [step("s", "f", tensor(np.ones(2), "float32"))]}}, source, "f")
