@@ -31,6 +31,8 @@ import pytest
 from gradcheck import rel_error
 from pipelines.grade.chain import assign, numgrad, read, ref, step
 from pipelines.grade.probe_functions import fn
+from pipelines.grade.probe_models import trusted_model
+from pipelines.grade.probe_values import dtype, generator, tensor
 
 __all__ = [
     "Probe",
@@ -42,7 +44,9 @@ __all__ = [
     "check_true",
     "check_unmodified",
     "declared_probes",
+    "dtype",
     "fn",
+    "generator",
     "gpu_check",
     "numgrad",
     "points",
@@ -50,6 +54,8 @@ __all__ = [
     "read",
     "ref",
     "step",
+    "tensor",
+    "trusted_model",
 ]
 
 # Each grader module keeps the probes it declares in its own namespace, under this name: a unit's

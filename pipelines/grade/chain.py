@@ -9,6 +9,11 @@ name (or something an earlier step made) on inputs that may refer, through :clas
 earlier steps returned or to the arguments they were given. The sandbox hands back only plain
 outputs (arrays, numbers, dicts of them); everything else stays where it was made.
 
+Besides plain data a chain can hand student code objects the sandbox builds from plain parameters
+(``pipelines.grade.probe_values``: dtypes, seeded generators, torch tensors; ``probe_models``: the
+grader's own models): a new one for every call that gets one, so each run of the chain starts from
+the same state, while a ``ref`` hands on the very object an earlier step got.
+
 This module holds the recipe (built by graders, trusted side), its encoding as JSON plus arrays
 (``probes.json``/``probes.npz``), and the chain's evaluation, which the probe worker runs in a child
 process inside the sandbox. It imports numpy only: the sandbox loads it for every probe.
@@ -23,7 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.grade.probe_models import TrustedModel
+from pipelines.grade.probe_values import Built, DType, Generator, Tensor, as_dtype, input_array, numeric, to_numpy
+
 H = 1e-5
+# The kinds of value the sandbox builds, by the name that tags them in probes.json.
+BUILT: dict[str, type[Built]] = {kind.kind: kind for kind in (DType, Generator, Tensor, TrustedModel)}
 
 
 @dataclass(frozen=True)
@@ -106,10 +116,10 @@ def numgrad(*, of: tuple[Any, ...], wrt: tuple[Any, ...], weights: np.ndarray | 
 
 
 def wrt_array(steps: list[Step], wrt: tuple[Any, ...]) -> Any:
-    """The input value ``wrt`` designates in ``steps`` (trusted and sandbox side alike)."""
+    """The input array ``wrt`` designates in ``steps`` (a tensor's array; trusted and sandbox side alike)."""
     chosen = next(s for s in steps if s.name == wrt[0])
     value = chosen.kwargs[wrt[1]] if isinstance(wrt[1], str) else chosen.args[wrt[1]]
-    return value[wrt[2]] if len(wrt) > 2 else value
+    return input_array(value[wrt[2]] if len(wrt) > 2 else value)
 
 
 def labels(steps: list[Step]) -> dict[str, str]:
@@ -158,10 +168,10 @@ def encode(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
         arrays[key] = np.asarray(value, dtype=np.float64)  # through npz: every float bit-exact, nan and inf too
         return {"float": key}
     if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biuf":
-            raise TypeError(f"{key}: arrays passed to student code must be numeric, not {value.dtype}")
-        arrays[key] = value
+        arrays[key] = numeric(value, key)
         return {"array": key}
+    if isinstance(value, Built):
+        return {value.kind: value.encode(key, arrays)}
     if isinstance(value, Fn):
         for j, param in enumerate(value.params):
             arrays[f"{key}/{j}"] = param
@@ -174,7 +184,8 @@ def encode(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
         return {"dict": {k: encode(v, f"{key}/{k}", arrays) for k, v in value.items()}}
     if isinstance(value, (list, tuple)):
         return {"list": [encode(v, f"{key}/{i}", arrays) for i, v in enumerate(value)]}
-    raise TypeError(f"{key}: a chain can pass numbers, arrays, strings, None, fn(...), dicts, lists and refs, not {type(value).__name__}")
+    raise TypeError(f"{key}: a chain can pass numbers, arrays, strings, None, fn(...), dtype(...), generator(...), "
+                    f"tensor(...), trusted_model(...), dicts, lists and refs, not {type(value).__name__}")
 
 
 def encode_steps(probe_name: str, steps: list[Step], arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -217,6 +228,8 @@ def decode(value: Any, data: Any) -> Any:
         return {k: decode(v, data) for k, v in body.items()}
     if kind == "list":
         return [decode(v, data) for v in body]
+    if kind in BUILT:
+        return BUILT[kind].decode(body, data)
     raise ValueError(f"unknown chain value {kind!r}")
 
 
@@ -249,11 +262,18 @@ class ChainError(Exception):
 
 
 def _fresh(value: Any, done: dict[str, Done]) -> Any:
-    """A new object for every call: arrays copied, dicts and lists rebuilt, refs resolved (not copied)."""
+    """A new object for every call: arrays copied, dicts and lists rebuilt, generators, tensors and
+    models built from their parameters, refs resolved (not copied)."""
     if isinstance(value, Ref):
         return resolve(value, done)
     if isinstance(value, np.ndarray):
         return value.copy()
+    if isinstance(value, Built):
+        try:
+            return value.build()
+        except Exception as exc:  # noqa: BLE001 - the grader's value, not the student's code, failed
+            raise BuildFailed(f"the grader's {type(value).__name__.lower()} could not be built: "
+                              f"{type(exc).__name__}: {str(exc)[:300]}") from exc
     if isinstance(value, dict):
         return {k: _fresh(v, done) for k, v in value.items()}
     if isinstance(value, list):
@@ -305,7 +325,7 @@ def run_steps(module: Any, steps: list[Step], names: dict[str, str],
                 if func is _MISSING:
                     raise Undefined(f"{s.target} is not defined in your export cells")
                 value = func(*args, **kwargs)
-        except Undefined:
+        except (Undefined, BuildFailed):
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit too: the student's code raised it
             raise ChainError(label, exc) from exc
@@ -320,6 +340,10 @@ def run_steps(module: Any, steps: list[Step], names: dict[str, str],
 
 class Undefined(Exception):
     """The chain names something the export cells do not define."""
+
+
+class BuildFailed(Exception):
+    """A value the grader asked the sandbox to build (a tensor on a device it lacks) could not be."""
 
 
 _MISSING = object()
@@ -338,6 +362,10 @@ def exporter(plain: Callable[[Any, str], np.ndarray], names: dict[str, str]
     arrays: dict[str, np.ndarray] = {}
 
     def put(key: str, value: Any, what: str) -> None:
+        dt = as_dtype(value)
+        if dt is not None:  # a dtype travels as a 0-d array of that dtype (``step/<step>/dtype/...``)
+            arrays[key.replace("/ret/", "/dtype/", 1)] = np.zeros((), dtype=dt)
+            return
         try:
             arrays[key] = plain(value, what)
         except (TypeError, ValueError):
@@ -355,11 +383,18 @@ def exporter(plain: Callable[[Any, str], np.ndarray], names: dict[str, str]
                 else:
                     put(f"{base}/ret/{i}", v, f"{names[s.name]} output {i}")
         for i, (given, passed) in enumerate(zip(s.args, d.args, strict=True)):
-            if isinstance(given, np.ndarray) and not (isinstance(passed, np.ndarray) and passed.shape == given.shape
-                                                      and np.array_equal(passed, given, equal_nan=True)):
+            if _written_into(input_array(given), to_numpy(passed)):
                 put(f"{base}/after/{i}", passed, f"{names[s.name]} argument {i}")
 
     return arrays, record
+
+
+def _written_into(given: Any, passed: Any) -> bool:
+    """Whether a call changed the array (or tensor, read as an array) it was given as ``given``."""
+    if not isinstance(given, np.ndarray):
+        return False
+    return not (isinstance(passed, np.ndarray) and passed.shape == given.shape
+                and np.array_equal(passed, given.astype(passed.dtype), equal_nan=True))
 
 
 def numeric_gradient(module: Any, steps: list[Step], names: dict[str, str], spec: dict[str, Any],
@@ -377,7 +412,7 @@ def numeric_gradient(module: Any, steps: list[Step], names: dict[str, str], spec
             out = outputs(done[of[0]].value)[of[1]]
             if len(of) > 2:
                 out = out[of[2]]
-            out = np.asarray(out, dtype=np.float64)
+            out = np.asarray(to_numpy(out), dtype=np.float64)
             values.append(float(np.sum(out if weights is None else weights * out)))
         grads.append((values[0] - values[1]) / (2 * H))
     return np.asarray(grads)

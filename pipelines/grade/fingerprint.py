@@ -7,8 +7,8 @@ A grade is built in three layers, each keyed by exactly what can change it:
   run goes through, the data provenance and the execution knobs (seed, profile, the notebook
   sandbox's limits, the device);
 - **probes** (the student's plain outputs on the probes): the execution key, the probe worker's code,
-  the probe sandbox's limits and device and the probe specs and inputs themselves (hashed as generated, so a
-  grader edit that leaves every probe alone re-runs no probe);
+  the probe sandbox's limits, device and preloaded modules, and the probe specs and inputs themselves
+  (hashed as generated, so a grader edit that leaves every probe alone re-runs no probe);
 - **scores** (results.json): the student, the execution key, the graders, the reference library,
   params.yaml and the scoring engine. When this key is unchanged nothing at all runs.
 
@@ -36,7 +36,7 @@ NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "valid
                "export_check.py", "grade/fidelity.py")
 # Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
 PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py", "grade/probe_functions.py",
-               "grade/chain.py")
+               "grade/chain.py", "grade/probe_values.py", "grade/probe_models.py")
 SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",
                "grade/fingerprint.py", "grade/submission.py", "results.py")
 
@@ -127,7 +127,7 @@ class Fingerprints:
         for f in engine_files("probes"):
             d.path(f"engine/{f.name}", f)
         d.value({"sandbox": self.unit.sandbox("probes"), "probe_timeout": self.unit.grading["probe_timeout"],
-                 "device": self.unit.device})
+                 "device": self.unit.device, "preload": self.unit.preload})
         return d.hexdigest()
 
     @cached_property

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipelines.grade.chain import NumGrad, decode_steps, encode_steps
 from pipelines.grade.probe_functions import Fn, make
+from pipelines.grade.probe_values import Built, numeric
 
 PROBES_JSON = "probes.json"
 # Which export source runs which probes: ``[{"source": "exports-0.py", "probes": [names]}, ...]``.
@@ -51,13 +52,6 @@ def _entries(values: list[Any] | dict[str, Any]) -> list[tuple[str, Any]]:
     return list(values.items()) if isinstance(values, dict) else [(str(i), v) for i, v in enumerate(values)]
 
 
-def _numeric_array(value: Any, what: str) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what} is not numeric ({arr.dtype})")
-    return arr
-
-
 def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, dict[str, Any]]) -> None:
     """Write probe specs and their inputs; scalars are flagged so the worker passes Python numbers,
     strings and None travel in the JSON, and catalogue functions (``fn(...)``) as their name and
@@ -86,10 +80,13 @@ def write_probes(job_dir: Path, specs: list[dict[str, Any]], inputs: dict[str, d
                     kinds[key] = {"literal": value}
                 elif isinstance(value, Fn):
                     for j, param in enumerate(value.params):
-                        arrays[_key(name, section, key, j)] = _numeric_array(param, where)
+                        arrays[_key(name, section, key, j)] = numeric(param, where)
                     kinds[key] = {"fn": value.name, "params": len(value.params)}
+                elif isinstance(value, Built):
+                    raise TypeError(f"{where}: a {type(value).__name__} is built in the sandbox by chained probes only "
+                                    "(return {\"steps\": [step(...)]}, docs/writing-a-unit.md)")
                 else:
-                    arrays[_key(name, section, key)] = _numeric_array(value, where)
+                    arrays[_key(name, section, key)] = numeric(value, where)
                     kinds[key] = _scalar_kind(value)
             sections[section] = {"keywords": isinstance(values, dict), "kinds": kinds}
         manifest.append({**spec, "sections": sections})
@@ -150,12 +147,14 @@ class ProbeResult:
 @dataclass
 class StepOutputs:
     """One step of a chained probe as it came back: plain outputs (dict outputs by key), the type
-    names of outputs that were not plain data, and the array arguments the call wrote into."""
+    names of outputs that were not plain data, the array arguments the call wrote into, and the
+    names of outputs that were numpy dtypes (keyed ``<i>`` or ``<i>/<key>``, as ``types``)."""
 
     returned: dict[int, np.ndarray] = field(default_factory=dict)
     entries: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     after: dict[int, np.ndarray] = field(default_factory=dict)
+    dtypes: dict[str, str] = field(default_factory=dict)  # outputs that were numpy dtypes, by name
 
 
 def _numeric(arr: np.ndarray, what: str) -> np.ndarray:
@@ -175,6 +174,8 @@ def _step_entry(out: StepOutputs, parts: list[str], arr: np.ndarray) -> None:
         out.entries.setdefault(i, {})
     elif what == "type":
         out.types[f"{i}/{key}" if key else str(i)] = bytes(arr.astype(np.uint8)).decode("utf-8", "replace")
+    elif what == "dtype":
+        out.dtypes[f"{i}/{key}" if key else str(i)] = arr.dtype.name
     elif what == "after":
         out.after[i] = arr
 

@@ -13,6 +13,8 @@ inputs, then hands back plain arrays through its own pipe. So:
   slower, never faster: replacing ``time.perf_counter`` in its own process changes nothing, nor does
   moving the work into another process. CPU time rather than the wall clock, because a loaded
   machine stretches every probe's wall time by a different amount.
+- heavy modules the unit lists (``assignment.yaml: preload``) are imported here once, before the
+  first fork, so that children find them loaded instead of importing them again each.
 
 Everything goes to the grader over the report channel, never through files in the job folder.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import io
 import json
 import linecache
@@ -43,6 +46,7 @@ from pipelines.execute.device import tf32_off
 from pipelines.execute.integrity import STUDENT_MODULE, guard_from_environment
 from pipelines.grade import chain
 from pipelines.grade.probe_io import PARTS_JSON, PROBES_JSON, load_inputs
+from pipelines.grade.probe_values import to_numpy
 
 H = 1e-5
 EXPORT_FILE = "<export cells>"
@@ -60,7 +64,8 @@ class ProbeFailed(Exception):
 
 
 def plain(value: Any, what: str) -> np.ndarray:
-    """A numeric ndarray copy of ``value``, or a TypeError naming what came back instead."""
+    """A numeric ndarray copy of ``value`` (a torch tensor's values), or a TypeError naming what came back instead."""
+    value = to_numpy(value)
     if isinstance(value, np.ndarray):
         arr = np.array(value, subok=False)
     elif isinstance(value, (bool, int, float, np.number, np.bool_)):
@@ -195,6 +200,8 @@ def call_chain(module: types.ModuleType, spec: dict[str, Any], inputs: dict[str,
         raise ProbeFailed(*student_error(exc.cause, exc.label)) from None
     except chain.Undefined as exc:
         raise ProbeFailed("error", str(exc)) from None
+    except chain.BuildFailed as exc:
+        raise ProbeFailed("error", f"{exc} (a problem in the grader, not in your code)") from None
     return arrays
 
 
@@ -367,6 +374,16 @@ def _parse_child(data: bytes, status: int) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------
 
 
+def preload(modules: list[str]) -> None:
+    """Import the unit's heavy modules once, here, so that every child forked for a probe finds them
+    loaded (torch costs 1-2 s per import). Importing only: a fork copies no threads and no CUDA
+    context survives one, and importing torch starts neither; nothing here may call what does. What
+    student code may import is still decided in each child by the export cells' import guard
+    (``pipelines.execute.integrity``), whatever is already loaded."""
+    for name in modules:
+        importlib.import_module(name)
+
+
 def _baseline_cpu(name: str, close_fds: tuple[int, ...]) -> float:
     """Fork, load this probe's inputs, send an empty result, exit: no student code. The least CPU time
     of a few runs is what every measured probe pays on top of the student's own work."""
@@ -430,6 +447,7 @@ def main() -> int:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
     job = Path.cwd()
     default_timeout = float(sys.argv[1])
+    preload(sys.argv[2:])
     specs = {spec["name"]: spec for spec in json.loads((job / PROBES_JSON).read_text())}
     for index, part in enumerate(json.loads((job / PARTS_JSON).read_text())):
         run_part(reporter, job, default_timeout, index, (job / part["source"]).read_text(),

@@ -124,7 +124,7 @@ def run_probe_batch(job: Job, parts: list[tuple[str, list[dict[str, Any]]]],
         total = sum(sum(s["timeout"] for s in specs) + default_timeout + 30 for _, specs in parts)
         limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds * len(parts), total))
         allowed = allowed_modules(unit.config)
-        run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout)],
+        run = run_sandboxed([sys.executable, "-m", "pipelines.grade.probe_worker", str(default_timeout), *unit.preload],
                             folder, limits, data_dir=job.data_view, log_name="probes.log", report=True,
                             readonly=(*sources, PARTS_JSON, PROBES_JSON, PROBES_NPZ),
                             env={ALLOWED_ENV: ",".join(allowed)} if allowed is not None else None)

@@ -26,6 +26,7 @@ from pipelines.execute.device import CUDA, tf32_off
 from pipelines.grade import chain
 from pipelines.grade.api import StudentCheckFailed, StudentTimeout
 from pipelines.grade.probe_io import ProbeResult, StepOutputs
+from pipelines.grade.probe_values import input_array
 from pipelines.grade.unit import Unit
 from pipelines.results import NOT_RUN, TestResult
 
@@ -116,14 +117,18 @@ class StepRun:
 
     @property
     def inputs(self) -> dict[str, Any]:
-        return {"args": self.args}
+        """The positional inputs as arrays where they are arrays or tensors (``check_unmodified``)."""
+        return {"args": [input_array(a) for a in self.args]}
 
     def _not_plain(self, i: int, key: str | None = None) -> StudentCheckFailed:
         what = f"{self.label} output {i}" + (f" [{key!r}]" if key is not None else "")
-        kind = self.raw.types.get(f"{i}/{key}" if key is not None else str(i))
+        where = f"{i}/{key}" if key is not None else str(i)
+        if where in self.raw.dtypes:
+            return StudentCheckFailed(f"{what} is the dtype {self.raw.dtypes[where]}; expected numbers or a numpy array.")
+        kind = self.raw.types.get(where)
         if kind is not None:
             return StudentCheckFailed(f"{what} is a {kind}; expected numbers or a numpy array.")
-        count = len({*self.raw.returned, *self.raw.entries, *(int(k.split("/")[0]) for k in self.raw.types)})
+        count = len({*self.raw.returned, *self.raw.entries, *(int(k.split("/")[0]) for k in (*self.raw.types, *self.raw.dtypes))})
         if key is not None and i in self.raw.entries:
             return StudentCheckFailed(f"{self.label} output {i} has no entry {key!r}.")
         return StudentCheckFailed(f"{self.label} returned {count} value(s); expected at least {i + 1}.")
@@ -153,8 +158,18 @@ class StepRun:
             raise self._not_plain(i, key)
         return values[key]
 
+    def dtype(self, i: int, key: str | None = None) -> str:
+        """The name (``"float64"``) of output ``i``, or of its entry ``key``, when it is a numpy dtype:
+        ``read("dt", ref("net").attr("dtype"))`` then ``run.step("dt").dtype(0)``."""
+        where = f"{i}/{key}" if key is not None else str(i)
+        if where not in self.raw.dtypes:
+            what = f"{self.label} output {i}" + (f" [{key!r}]" if key is not None else "")
+            kind = self.raw.types.get(where)
+            raise StudentCheckFailed(f"{what} is a {kind}; expected a numpy dtype." if kind else f"{what} is not a numpy dtype.")
+        return self.raw.dtypes[where]
+
     def arg_after(self, i: int, section: str = "args") -> np.ndarray:
-        return self.raw.after.get(i, np.asarray(self.spec.args[i]))
+        return self.raw.after.get(i, np.asarray(input_array(self.spec.args[i])))
 
     def modified(self, i: int, section: str = "args") -> bool:
         return i in self.raw.after

@@ -89,6 +89,12 @@ class Unit:
             settings.update(section.get(kind, {}))
         return {k: profiled(v, self.profile) for k, v in settings.items()}
 
+    @property
+    def preload(self) -> list[str]:
+        """Modules the probe worker imports once, before it forks a child per probe
+        (``assignment.yaml: preload``, e.g. ``[torch]``)."""
+        return [str(m) for m in self.config.get("preload") or []]
+
     def limits(self, kind: str) -> Limits:
         """Sandbox resource limits for ``notebook`` or ``probes`` runs, on the unit's device."""
         return Limits.from_params(self.sandbox(kind), device=self.device)

@@ -1,15 +1,14 @@
 """Chained probes (pipelines/grade/chain.py): several calls on the student's code in one process,
 linked by references, with only plain outputs crossing back.
 
-Each test builds a chain as a grader would, writes it with the real ``write_probes``, reads it back
-with ``load_inputs`` as the sandbox does, evaluates it with the probe worker's ``call_probe`` on a
-small student module, and reads the result back through ``parse_result`` and ``ProbeRun`` as the
-scoring process does. (The sandbox itself is exercised by the unit and security tests.)
+Each test builds a chain as a grader would and evaluates it as the engine does, without the sandbox
+(``tests.grading.chains.run_chain``). (The sandbox itself is exercised by the unit and security
+tests.) The values a chain has the sandbox build (dtypes, generators, tensors, trusted models) are
+tested in test_chain_values.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,10 @@ import numpy as np
 import pytest
 
 from pipelines.grade.api import StudentCheckFailed, assign, check_unmodified, numgrad, read, ref, step
-from pipelines.grade.probe_io import PROBES_JSON, load_inputs, parse_result, write_probes
+from pipelines.grade.probe_io import PROBES_JSON, load_inputs, write_probes
 from pipelines.grade.probe_worker import ProbeFailed, call_probe, load_exports
 from pipelines.grade.score import ProbeRun
+from tests.grading.chains import run_chain
 
 LAYERS = '''
 import numpy as np
@@ -61,26 +61,9 @@ class Net:
 '''
 
 
-def _npz(arrays: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
 def run(tmp_path: Path, made: dict[str, Any], source: str = LAYERS, call: str = "scale_forward") -> ProbeRun:
     """The chain ``made`` evaluated on ``source`` through the real input files and result parsing."""
-    if made.get("numeric_grad") is not None:  # as make_probes picks the entries
-        from pipelines.grade.chain import wrt_array
-
-        shape = np.shape(wrt_array(list(made["steps"]), made["numeric_grad"].wrt))
-        made["numgrad_idx"] = [np.stack([np.arange(made["numeric_grad"].k) % n for n in shape], axis=1)]
-    spec = {"name": "p", "call": call, "methods": [], "attrs": [], "timeout": 5, "numeric_grad": None}
-    write_probes(tmp_path, [spec], {"p": made})
-    manifest = json.loads((tmp_path / PROBES_JSON).read_text())[0]
-    arrays = call_probe(load_exports(source), manifest, load_inputs(tmp_path, "p"))
-    raw = parse_result("p", call, {"outcome": "ok"}, _npz(arrays))
-    assert raw.outcome == "ok", raw.error
-    return ProbeRun(made, raw)
+    return run_chain(tmp_path, made, source, call)
 
 
 def test_a_backward_pass_gets_its_forward_cache_which_never_leaves_the_sandbox(tmp_path: Path) -> None:

@@ -51,7 +51,8 @@ def test_probe_and_scoring_code_do_not_key_the_execution() -> None:
     assert {"grade/execution.py", "grade/notebook.py", "grade/job.py"} <= execution
     assert not {"grade/probe_worker.py", "grade/probing.py", "grade/score.py", "grade/api.py", "grade/submission.py"} & execution
     assert relative(engine_files("probes")) == {"grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py",
-                                                "grade/probe_functions.py", "grade/chain.py"}
+                                                "grade/probe_functions.py", "grade/chain.py", "grade/probe_values.py",
+                                                "grade/probe_models.py"}
     assert "grade/fidelity.py" not in relative(engine_files("execution") + engine_files("scores"))
 
 

@@ -10,9 +10,15 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import yaml
+
+from pipelines.grade.job import Job
+from pipelines.grade.probe_io import ProbeResult
+from pipelines.grade.probing import make_probes, read_probe_report, run_probes
+from pipelines.grade.unit import Unit
 
 UNIT = "t00_toy"
 
@@ -130,3 +136,17 @@ def submission(root: Path, student: str, body: str | None = None, mutate=None, r
         mutate(nb)
     nbformat.write(nb, path)
     return path
+
+
+def probes_only(root: Path, source: str, **config: Any) -> tuple[dict[str, ProbeResult], dict[str, Any]]:
+    """The toy unit's probes evaluated on the export cells ``source`` through the real sandbox, without
+    running a notebook (as ``deepgrade fidelity`` does): each probe's result and how the run ended.
+    ``config`` replaces keys of its assignment.yaml (``preload``, ``integrity``)."""
+    unit = Unit.load(UNIT)
+    unit.config = {**unit.config, **config}
+    (root / "data").mkdir(exist_ok=True)
+    job = Job(unit, "probes-only", root / "probes-only", root / "data", int(unit.params.get("seed", 0)), "probes-only")
+    job.export_source = source
+    specs, inputs = make_probes(job)
+    report, run = run_probes(job, specs, inputs)
+    return read_probe_report(job, specs, report, run), run
