@@ -117,24 +117,22 @@ def da_encode_decode(rng):
     ]}
 
 
-def _cost_chain(rng: np.random.Generator, scale: float) -> dict[str, Any]:
+def _cost_steps(rng: np.random.Generator, scale: float) -> list[Any]:
     x = _pixels(rng)
     x_tilde = x * (rng.random(x.shape) < 0.7)
-    return {"steps": [
-        step("da", "dA", generator(_seed(rng)), N_VISIBLE, N_HIDDEN, **_da_params(rng, scale)),
-        step("cg", ref("da").attr("cost_and_gradients"), x, x_tilde),
-    ], "numeric_grad": numgrad(of=("cg", 0), wrt=("da", "W"), k=NUMERIC_CHECKS)}
+    return [step("da", "dA", generator(_seed(rng)), N_VISIBLE, N_HIDDEN, **_da_params(rng, scale)),
+            step("cg", ref("da").attr("cost_and_gradients"), x, x_tilde)]
 
 
 @probe("dA")
 def da_cost(rng):
-    return _cost_chain(rng, 1.0)
+    return {"steps": _cost_steps(rng, 1.0), "numeric_grad": numgrad(of=("cg", 0), wrt=("da", "W"), k=NUMERIC_CHECKS)}
 
 
 @probe("dA")
 def da_cost_saturated(rng):
     """Weights of tens: decoder pre-activations of hundreds, reconstructions of exactly 0 or 1."""
-    return _cost_chain(rng, 40.0)
+    return {"steps": _cost_steps(rng, 40.0)}
 
 
 @probe("dA")
