@@ -175,6 +175,17 @@ class StepRun:
         return i in self.raw.after
 
 
+def first_paragraph(doc: str | None) -> str:
+    """A grader's docstring up to its first blank line, on one line: what the student reads as "what was
+    checked" (a first line alone cuts many descriptions mid-sentence)."""
+    lines = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    return " ".join(lines)
+
+
 class GraderPlugin:
     """Fixtures and result collection for one pytest session over one submission."""
 
@@ -273,8 +284,7 @@ class GraderPlugin:
                 self.internal_errors.append(f"{item.nodeid}: grader test has no @points marker")
             return
         value, cell = float(marker.kwargs["value"]), marker.kwargs["cell"]
-        doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()
-        description = doc[0] if doc else item.name
+        description = first_paragraph(getattr(item, "function", None).__doc__) or item.name
         if call.when == "setup" and report.skipped and marker.kwargs.get("gpu"):
             self.tests.append(TestResult(item.name, 0.0, 0.0, NOT_RUN, NO_GPU, cell, description))
         elif call.when == "call" or (call.when == "setup" and report.failed):
