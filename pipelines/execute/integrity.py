@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 ALLOWED_ENV = "DEEPGRADE_EXPORT_MODULES"
+# Where a released notebook carries its rule (``{"export_modules": [...]}``), for ``deepgrade check``.
+RELEASE_METADATA = "deepgrade"
 STUDENT_MODULE = "student_exports"
 MODULE_LEVEL = "<module>"
 _REACHING_NAMES = {"__import__", "exec", "eval", "compile", "globals", "vars", "__builtins__", "breakpoint"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,16 @@ def _code_names(source: str) -> set[str]:
     except (tokenize.TokenError, SyntaxError):
         pass
     return names
+
+
+# A self-check cell names the functions its points cover: `# Graded: batchnorm_backward_alt, Trainer`.
+GRADED_LINE = re.compile(r"^#\s*Graded:\s*(.+?)\s*$", re.MULTILINE)
+
+
+def graded_names(cell: NotebookNode) -> list[str]:
+    """The names of a self-check cell's ``Graded:`` line, in order ([] without one)."""
+    found = GRADED_LINE.search(cell.source) if cell.cell_type == "code" else None
+    return [name.strip() for name in found.group(1).split(",") if name.strip()] if found else []
 
 
 def load_source(path: Path) -> NotebookNode:
