@@ -185,6 +185,20 @@ def graded_names(cell: NotebookNode) -> list[str]:
     return [name.strip() for name in found.group(1).split(",") if name.strip()] if found else []
 
 
+# The rubric of a written answer: in the answer cell's solution region, after the model answer, from a
+# line starting `**Rubric` to the end of the region (so nbgrader strips it from the release).
+RUBRIC_START = re.compile(r"^\*\*Rubric", re.MULTILINE)
+
+
+def rubric(cell: NotebookNode) -> str | None:
+    """The rubric of a hand-graded answer cell of a source notebook, or None when it has none."""
+    if not is_manually_graded(cell) or BEGIN_SOLUTION not in cell.source:
+        return None
+    region = cell.source.split(BEGIN_SOLUTION, 1)[1].split(END_SOLUTION, 1)[0]
+    found = RUBRIC_START.search(region)
+    return region[found.start():].strip() if found else None
+
+
 def load_source(path: Path) -> NotebookNode:
     """The instructor's source notebook (a missing or broken one is an instructor error)."""
     if not path.exists():
