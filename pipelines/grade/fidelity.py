@@ -144,7 +144,7 @@ class FidelityReport:
 
     def reached(self, verdict: Verdict) -> list[str]:
         """The graded functions whose points one bug costs (the Graded lines of the cells it reaches)."""
-        return list(dict.fromkeys(name for cell in verdict.cells for name in self.graded.get(cell, [cell])))
+        return list(dict.fromkeys(name for cell in verdict.cells for name in self.graded.get(cell) or [cell]))
 
     def spreading(self) -> list[Verdict]:
         """Bugs that cost points in more than one graded function."""
