@@ -185,9 +185,10 @@ def graded_names(cell: NotebookNode) -> list[str]:
     return [name.strip() for name in found.group(1).split(",") if name.strip()] if found else []
 
 
-# The rubric of a written answer: in the answer cell's solution region, after the model answer, from a
-# line starting `**Rubric` to the end of the region (so nbgrader strips it from the release).
-RUBRIC_START = re.compile(r"^\*\*Rubric", re.MULTILINE)
+# The rubric of a hand-graded answer: in the answer cell's solution region, after the model answer, from
+# a line starting `**Rubric` (`# **Rubric` in a code cell, its lines comments) to the end of the region,
+# so that nbgrader strips it from the release.
+RUBRIC_START = re.compile(r"^(# )?\*\*Rubric", re.MULTILINE)
 
 
 def rubric(cell: NotebookNode) -> str | None:
@@ -196,7 +197,12 @@ def rubric(cell: NotebookNode) -> str | None:
         return None
     region = cell.source.split(BEGIN_SOLUTION, 1)[1].split(END_SOLUTION, 1)[0]
     found = RUBRIC_START.search(region)
-    return region[found.start():].strip() if found else None
+    if not found:
+        return None
+    text = region[found.start():].strip()
+    if cell.cell_type == "code":
+        text = "\n".join(line.removeprefix("#").removeprefix(" ") for line in text.splitlines())
+    return text
 
 
 def load_source(path: Path) -> NotebookNode:

@@ -45,3 +45,11 @@ def test_a_rubric_is_stripped_from_the_release_and_shown_in_the_formgrader(
     assert comments["explain"] == RUBRIC
     assert {name: text for name, text in comments.items() if name != "explain"} == {"quad_impl": None}
     _load.cache_clear()
+
+
+def test_a_code_cell_graded_by_hand_has_its_rubric_in_comments() -> None:
+    """A plot graded by hand (a05's update-rule comparison): the rubric is the comment block after the code."""
+    cell = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nplt.plot(x)\n# **Rubric** (2 points).\n# - 1 point: a legend.\n"
+                                     "### END SOLUTION\n")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": True, "points": 2, "grade_id": "plot"}
+    assert rubric(cell) == "**Rubric** (2 points).\n- 1 point: a legend."
