@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import re
 import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
@@ -293,20 +294,25 @@ def graded_line_problems(unit: Unit, baseline: list[TestResult], reads: dict[str
     """Self-check cells whose ``Graded:`` line is missing or disagrees with what their tests probe.
 
     ``reads``: per test, the probes it read; ``calls``: per probe, the function or class it grades (its
-    main call). The exported functions a line names must be exactly the calls of its cell's probes (a
-    class counts for its methods); a cell scored on exported results may also name what the notebook
-    trained (``best_fc_net``), which no probe calls."""
+    main call). The exported functions a line lists must all be probed by its cell's tests (a class
+    counts for its methods), and every function they probe must be named on the line, listed or in a
+    remark (``batchnorm_backward_alt (timed against your batchnorm_backward)``); a cell scored on
+    exported results may list what the notebook trained (``best_fc_net``), which no probe calls."""
     exported = {name for _, cell in unit.source_cells() if nbtools.is_export(cell)
                 for name in _top_level_names(cell.source)}
     problems = []
-    for gid, names in graded_lines(unit).items():
+    for _, cell in unit.source_cells():
+        if not nbtools.is_autograded_test(cell):
+            continue
+        gid, names, line = str(nbtools.grade_id(cell)), nbtools.graded_names(cell), nbtools.graded_line(cell)
         if not names:
             problems.append(f"self-check cell '{gid}' has no `# Graded: <functions>` line")
             continue
         probed = {calls[p].split(".")[0] for t in baseline if t.cell == gid for p in reads.get(t.name, ())}
-        named = {n.split(".")[0] for n in names} & (exported | probed)
-        if named != probed:
-            problems.append(f"self-check cell '{gid}' says `Graded: {', '.join(names)}`, but its probes call "
+        listed = {n.split(".")[0] for n in names} & (exported | probed)
+        mentioned = set(re.findall(r"[A-Za-z_]\w*", line))
+        if not listed <= probed or not probed <= mentioned:
+            problems.append(f"self-check cell '{gid}' says `Graded: {line}`, but its probes call "
                             f"{', '.join(sorted(probed)) or 'nothing'}")
     return problems
 
@@ -453,6 +459,24 @@ class _Grader:
             raise DeepgradeError(f"the graders did not score {', '.join(unscored)}: "
                                  + "; ".join(plugin.internal_errors + probed.job.internal)[-600:])
         return [fresh.get(t.name, t) for t in self.baseline], plugin.internal_errors + probed.job.internal
+
+
+def score_sources(unit: Unit, sources: dict[str, str]) -> dict[str, list[TestResult]]:
+    """Every grader test of ``unit`` on each of several whole export sources (by label), through the
+    probe and scoring steps only, in one sandbox: what a submission whose export cells are these would
+    score without its notebook (tests of exported results fail, as they do for a notebook that cannot
+    run). For submissions that write nothing, or junk."""
+    with tempfile.TemporaryDirectory(prefix=f"sources-{unit.name}-") as tmp:
+        work = Path(tmp)
+        (work / "data").mkdir()
+        specs, inputs = make_probes(_fidelity_job(unit, work, "sources"))
+        runs = _probe_runs(unit.name, tmp, "sources", [(source, specs) for source in sources.values()], inputs)
+        scored = {}
+        for (label, source), (report, run) in zip(sources.items(), runs, strict=True):
+            job = _fidelity_job(unit, work, label)
+            job.export_source = source
+            scored[label], _ = score_with(job, inputs, enforce(job, read_probe_report(job, specs, report, run)))
+    return scored
 
 
 def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], None] | None = None) -> FidelityReport:

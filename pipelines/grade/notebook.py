@@ -179,10 +179,22 @@ def _code_names(source: str) -> set[str]:
 GRADED_LINE = re.compile(r"^#\s*Graded:\s*(.+?)\s*$", re.MULTILINE)
 
 
-def graded_names(cell: NotebookNode) -> list[str]:
-    """The names of a self-check cell's ``Graded:`` line, in order ([] without one)."""
+def graded_line(cell: NotebookNode) -> str:
+    """The text of a self-check cell's ``Graded:`` line ("" without one)."""
     found = GRADED_LINE.search(cell.source) if cell.cell_type == "code" else None
-    return [name.strip() for name in found.group(1).split(",") if name.strip()] if found else []
+    return found.group(1) if found else ""
+
+
+def graded_names(cell: NotebookNode) -> list[str]:
+    """The names a self-check cell's ``Graded:`` line lists, in order ([] without one): the name that
+    starts each comma-separated item (``Class`` or ``Class.method``); what follows it in parentheses is
+    a remark (``batchnorm_backward_alt (timed against your batchnorm_backward)``)."""
+    names = []
+    for item in re.sub(r"\([^)]*\)", "", graded_line(cell)).split(","):
+        found = re.match(r"\s*([A-Za-z_][\w.]*)", item)
+        if found:
+            names.append(found.group(1))
+    return names
 
 
 # The rubric of a hand-graded answer: in the answer cell's solution region, after the model answer, from

@@ -198,5 +198,9 @@ def test_every_self_check_cell_needs_a_graded_line_that_matches_its_probes(repor
         assert problems("quad_twice") == ["self-check cell 'check_quad' says `Graded: quad_twice`, but its probes call quad"]
         assert problems("quad, quad_twice") == [
             "self-check cell 'check_quad' says `Graded: quad, quad_twice`, but its probes call quad"]
+        # A remark may name what a check compares with; every probed function must be named somewhere.
+        assert problems("quad_twice (against your quad)") == [
+            "self-check cell 'check_quad' says `Graded: quad_twice (against your quad)`, but its probes call quad"]
+        assert problems("quad (compared with nothing else)") == []
     finally:
         path.write_text(original)
