@@ -148,8 +148,9 @@ class FidelityReport:
         return list(dict.fromkeys(name for cell in verdict.cells for name in self.graded.get(cell) or [cell]))
 
     def spreading(self) -> list[Verdict]:
-        """Bugs that cost points in more than one graded function."""
-        return [v for v in self.bugs if len(self.reached(v)) > 1]
+        """Bugs that cost points in more than one graded function: in more than one self-check cell (a
+        cell's Graded line may list several functions, which a bug of one of them does not all reach)."""
+        return [v for v in self.bugs if len(v.cells) > 1]
 
     def cost_problems(self) -> list[str]:
         if self.max_bug_cost is None:

@@ -165,12 +165,20 @@ def test_a_bound_on_one_bugs_cost_is_enforced(report) -> None:
 
 
 def test_a_bug_reaching_two_graded_functions_is_listed(report) -> None:
+    """A bug whose lost tests lie in two self-check cells reaches two graded functions (one cell listing two
+    functions on its Graded line is one reach, not two)."""
     from dataclasses import replace
 
-    verdict = next(v for v in report.bugs if v.lost)
-    spread = replace(report, graded={"check_quad": ["quad", "other_function"]})
-    assert verdict in spread.spreading()
-    assert any("in quad, other_function" in line for line in spread.cost_summary())
+    from pipelines.grade.fidelity import Verdict
+    from pipelines.results import TestResult
+
+    variant = next(v for v in report.bugs if v.lost).variant
+    lost = [TestResult("test_value", 0, 1, "failed", "", "check_quad"), TestResult("test_answer", 0, 2, "failed", "", "check_results")]
+    two_cells = replace(report, verdicts=[Verdict(variant, lost)], graded={"check_quad": ["quad"], "check_results": ["answer"]})
+    assert two_cells.spreading() == two_cells.bugs
+    assert f"  {variant.label}: 3 points in quad, answer" in two_cells.cost_summary()
+    one_cell = replace(report, graded={"check_quad": ["quad", "other_function"]})
+    assert one_cell.spreading() == []
 
 
 def test_every_self_check_cell_needs_a_graded_line_that_matches_its_probes(report, toy_root: Path) -> None:
