@@ -25,6 +25,34 @@ REPO = Path(__file__).resolve().parents[2]
 # The final expressions each unit teaches, as they could be written in its markdown (whitespace is
 # ignored): none may appear in the released notebook's markdown cells.
 DERIVED: dict[str, list[str]] = {
+    "a01_linear": [
+        # the SVM's gradient rule and its vectorized recipe, the softmax gradient
+        "adds `x_i` to column `j` of `dW`", "minus the count of positive margins", "`p - onehot(y_i)`",
+        "`x_i * (p_j - [j == y_i])`", "`X.T` times the\n`(N, C)` matrix `p - onehot(y)`", "p - onehot(y)",
+    ],
+    "a03_fc_nets": [
+        # the affine layer's backward pass
+        r"\texttt{dout}\; W^\top", r"X^\top\, \texttt{dout}", r"\sum_{i=1}^N \texttt{dout}_i", "dout @ w.T",
+        "x.T @ dout", "dout.sum(axis=0)",
+        # ReLU's
+        r"\texttt{dout} \odot \mathbb{1}[x > 0]", "dx = dout; dx[x <= 0] = 0", "dout where x > 0",
+        # the SVM's gradient rule and the softmax gradient
+        "adds $1/N$ to `dx[i, j]` and subtracts $1/N$ from `dx[i, y_i]`",
+        r"\frac{1}{N}\left(p_{ij} - \mathbb{1}[j = y_i]\right)", "(P - Y) / N",
+    ],
+    "a04_regularization": [
+        # dropout's backward pass
+        r"\partial L / \partial x = \texttt{dout} \odot m", "dout * mask", "dout times the forward pass's mask",
+    ],
+    "a02_mnist_logreg_mlp": [
+        # the softmax regression's gradients
+        "(P - Y) / N", "(P-Y)/N", r"X^\top \frac{P - Y}{N}", r"\frac{P - Y}{N}\, W^\top", r"\sum_{i} \frac{(P - Y)_i}{N}",
+        # the hidden layer's backward pass
+        "da = dout * s'(a)", "dX = da @ W.T", "dW = X.T @ da", "db = da.sum(axis=0)", "tanh' = 1 - h**2",
+        "sigmoid' = h * (1 - h)",
+        # the penalties' gradients
+        "its gradient is `2 * L2_reg * W`", "The gradient of `|w|` is `sign(w)`",
+    ],
     "a05_optimization": [
         # the staged backward pass of batch normalization
         "dbeta = sum(dout)", "dgamma = sum(va2 * dout)", "dva2 = gamma * dout", "dinvvar = sum(xmu * dva2)",
