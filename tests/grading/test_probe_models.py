@@ -46,6 +46,15 @@ def test_least_squares_objective_and_its_gradients(rng: np.random.Generator) -> 
     assert model.errors(X, y) == np.mean(np.argmax(X @ W + b, axis=1) != y)
 
 
+def test_least_squares_gradients_are_a02s_output_layer_interface(rng: np.random.Generator) -> None:
+    """a02's MLP calls ``logRegressionLayer.gradients(h, y)`` -> ``(dW, db, dh)``: the model can be that layer."""
+    X, y, W, b = _problem(rng)
+    model = LeastSquaresClassifier(W, b, reg=0.3)
+    _, grads, dX = model.loss_and_grads(X, y)
+    dW, db, dX2 = model.gradients(X, y)
+    assert np.array_equal(dW, grads["W"]) and np.array_equal(db, grads["b"]) and np.array_equal(dX2, dX)
+
+
 def test_least_squares_sgd_step_and_params(rng: np.random.Generator) -> None:
     """``sgd_step`` updates in place; update rules return new arrays (``params[k] = w``) and ``Trainer``
     replaces the whole dict: ``W`` and ``b`` follow ``params`` either way."""
