@@ -17,9 +17,11 @@ import pytest
 from pipelines.data.fetch import fetch
 from pipelines.data.loaders import load_cifar10, load_coco_captions, load_mnist
 from pipelines.data.prepare import prepare
+from pipelines.data.standin import image_inputs
 from pipelines.data.splits import val_rows
 from pipelines.errors import DataError
 from pipelines.paths import prepared_dir, raw_dir
+from reference.numpy.rnn import sample_coco_minibatch
 from tests.data import fixtures
 
 
@@ -98,6 +100,20 @@ def test_coco_from_caption_json(project, mirror):
     # the 16-word caption keeps its first 15 words (none in the vocab), then <END> at position 16
     long = [row for text, row in by_text.items() if len(text.split()) == 15]
     assert len(long) == 1 and list(long[0][1:17]) == [3] * 15 + [2] and provenance["captions_truncated"] == 1
+
+
+def test_the_reference_sampler_reads_the_prepared_keys(project, mirror):
+    """One name for the caption-to-image index, CS231n's ``{split}_image_idxs``, in the loader and the
+    reference's minibatch sampler: each caption drawn comes with its own image's input and url."""
+    run("coco")
+    data = load_coco_captions()
+    data["train_image_inputs"], standin = image_inputs(data, "train")
+    assert standin  # the fixture mirror has no features
+    captions, inputs, urls = sample_coco_minibatch(data, 8, "train", np.random.default_rng(0))
+    for caption, code, url in zip(captions, inputs, urls, strict=True):
+        rows = np.flatnonzero((data["train_captions"] == caption).all(axis=1))
+        images = data["train_image_idxs"][rows]
+        assert any(np.array_equal(data["train_image_inputs"][i], code) and data["train_urls"][i] == url for i in images)
 
 
 def test_coco_split_is_seeded_and_reproducible(project, mirror):
