@@ -53,6 +53,12 @@ def embedding_grads(rng):
     }
 
 
+@probe("temporal_affine_forward")
+def affine_values(rng):
+    return {"steps": [step("fwd", "temporal_affine_forward", rng.standard_normal((N, T, D)), rng.standard_normal((D, M)),
+                           rng.standard_normal(M))]}
+
+
 @probe("temporal_affine_backward")
 def affine_grads(rng):
     x, w, b = rng.standard_normal((N, T, D)), rng.standard_normal((D, M)), rng.standard_normal(M)
@@ -145,7 +151,7 @@ def test_word_embedding_backward_own_numeric(result, tolerance):
 def test_temporal_affine_forward(result, tolerance):
     """temporal_affine_forward: out on random inputs (N, T, D, M = 3, 5, 4, 6), in float64, with x, w and b left as
     they were given."""
-    run = result("affine_grads").step("fwd")
+    run = result("affine_values").step("fwd")
     got = run.returned(0)
     check_close("temporal_affine_forward: out", got, temporal_affine_forward(*run.args)[0], tolerance("value"))
     _float64("temporal_affine_forward: out", got)
