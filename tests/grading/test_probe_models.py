@@ -158,7 +158,7 @@ def test_captioner_samples_greedily_from_start(rng: np.random.Generator) -> None
 
 def test_the_reference_captioning_trainer_trains_the_captioner(rng: np.random.Generator) -> None:
     model, captions = _captioner(rng), _captions(rng, n=8)
-    data = {"train_captions": captions, "train_image_idxes": np.arange(8), "train_features": rng.standard_normal((8, 3))}
+    data = {"train_captions": captions, "train_image_idxs": np.arange(8), "train_image_inputs": rng.standard_normal((8, 3))}
     trainer = CaptioningTrainer(model, data, update_rule="adam", updater_config={"learning_rate": 5e-2},
                                 batch_size=8, num_epochs=150, verbose=False, seed=0)
     trainer.train()
