@@ -61,15 +61,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     unit = toy.make_project(root, yaml.safe_load((REPO / "params.yaml").read_text()), FAST_LIMITS)
     (unit / "graders" / "test_chain.py").write_text(CHAIN_GRADER)
     (unit / "fidelity.yaml").write_text(yaml.safe_dump(FIDELITY))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
+    with toy.engine_at(root):
         yield root
-        _load.cache_clear()
 
 
 def test_a_chain_runs_in_the_sandbox_and_its_variants_are_rerun(project: Path) -> None:

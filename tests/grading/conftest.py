@@ -19,12 +19,5 @@ def toy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
     base = yaml.safe_load((REPO / "params.yaml").read_text())
     toy.make_project(root, base, FAST_LIMITS)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
+    with toy.engine_at(root):
         yield root
-        _load.cache_clear()

@@ -59,15 +59,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = yaml.safe_load((REPO / "params.yaml").read_text())
     toy.make_project(root, base, {"cell_timeout": SHORT, "cell_timeouts": {"check_quad": LONG}, "wall_seconds": 120,
                                   "probes": {"wall_seconds": 40}, "memory_mb": 2048})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
+    with toy.engine_at(root):
         yield root
-        _load.cache_clear()
 
 
 def _slow_extra_cell(tags: list[str]):

@@ -190,16 +190,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     for student, (old, new) in BUGS.items():
         assert STUDENT.count(old) == 1
         toy.submission(root, student, STUDENT.replace(old, new))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
+    with toy.engine_at(root):
         autograde(toy.UNIT, root / "submitted", root / "graded", workers=2)
         yield root / "graded"
-        _load.cache_clear()
 
 
 def passed(out: Path, student: str) -> dict[str, bool]:

@@ -323,13 +323,8 @@ def device_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         nb.cells.insert(4, nbformat.v4.new_code_cell(NOTEBOOK_SEES))
 
     toy.submission(root, "sees", body=SEES, mutate=add_cell)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        _load.cache_clear()
+    with toy.engine_at(root):
         yield root
-        _load.cache_clear()
 
 
 def _tests(result: dict) -> dict[str, dict]:

@@ -61,15 +61,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["grading"]["probe_timeout"] = 60  # the export cells' first run (load_only), torch imported there
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
+    with toy.engine_at(root):
         yield root
-        _load.cache_clear()
 
 
 @pytest.mark.parametrize("preload", [["torch"], []])

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 import yaml
 
 from pipelines.grade.job import Job
@@ -150,3 +153,21 @@ def probes_only(root: Path, source: str, **config: Any) -> tuple[dict[str, Probe
     specs, inputs = make_probes(job)
     report, run = run_probes(job, specs, inputs)
     return read_probe_report(job, specs, report, run), run
+
+
+@contextmanager
+def engine_at(root: Path) -> Iterator[None]:
+    """Point the engine at the project ``root`` while a fixture lives: its params and units
+    (``DEEPGRADE_ROOT``) and its own data and cache folders (the defaults under ``root``, not a
+    developer's). ``params.yaml`` is cached per process, so the cache is cleared on the way in and out."""
+    from pipelines.params import _load
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPGRADE_ROOT", str(root))
+        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
+        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
+        _load.cache_clear()
+        try:
+            yield
+        finally:
+            _load.cache_clear()

@@ -47,20 +47,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.setblocking(False)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-        from pipelines.release import release
+    from pipelines.release import release
 
-        _load.cache_clear()
+    with toy.engine_at(root):
         released = release(toy.UNIT) / NB
         source = root / "assignments" / toy.UNIT / NB
         w = World(root, released, source, tcp.getsockname()[1], udp.getsockname()[1], REPO)
         w.sockets = (tcp, udp)  # type: ignore[attr-defined]
         yield w
-        _load.cache_clear()
     tcp.close()
     udp.close()
 

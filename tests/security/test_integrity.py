@@ -66,16 +66,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (unit / "assignment.yaml").write_text(yaml.safe_dump(config))
     for student, body in SUBMISSIONS.items():
         toy.submission(root, student, textwrap.dedent(body))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPGRADE_ROOT", str(root))
-        mp.delenv("DEEPGRADE_DATA_DIR", raising=False)
-        mp.delenv("DEEPGRADE_CACHE_DIR", raising=False)
-        from pipelines.params import _load
-
-        _load.cache_clear()
+    with toy.engine_at(root):
         autograde(toy.UNIT, root / "submitted", root / "graded", workers=2)
         yield root / "graded"
-        _load.cache_clear()
 
 
 def results(out: Path, student: str) -> dict:

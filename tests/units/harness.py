@@ -193,6 +193,52 @@ def endless_loop_limit(graded: Path, unit: str) -> int:
         return max(found.cell_timeouts(nb).of(config["examples"]["timeout"]) for nb in found.notebooks)
 
 
+def project_fixture(unit: str, datasets: tuple[str, ...]) -> Callable[..., Iterator[Path]]:
+    """A module fixture, to be bound to the name ``project``: the unit's data for the visible checks
+    (``data_project``)."""
+    @pytest.fixture(scope="module")
+    def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+        yield from data_project(tmp_path_factory, unit, datasets=datasets)
+    return project
+
+
+def graded_fixture(unit: str, datasets: tuple[str, ...]) -> Callable[..., Iterator[Path]]:
+    """A module fixture, to be bound to the name ``graded``: the unit's example submissions as ``dvc
+    repro`` graded them (``graded_examples``)."""
+    @pytest.fixture(scope="module")
+    def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+        yield from graded_examples(tmp_path_factory, unit, datasets=datasets)
+    return graded
+
+
+def stopped_in(graded: Path, unit: str, cell: str) -> dict:
+    """The ``timeout`` example's results, once its first message is checked to name the per-cell limit
+    it ran into and the cell as the student sees it (its place in their notebook, its first line)."""
+    r = results(graded, "timeout")
+    assert f"per-cell limit of {endless_loop_limit(graded, unit)} s" in r["messages"][0]
+    source = nbformat.read(REPO / "assignments" / unit / f"{unit}.ipynb", as_version=4)
+    position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == cell)
+    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    return r
+
+
+def assert_invalid_json_scores_nothing(graded: Path) -> None:
+    """The ``invalid_json`` example scores 0 with its own status, and the student is told why."""
+    r = results(graded, "invalid_json")
+    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
+    assert "not a valid Jupyter notebook" in r["messages"][0]
+
+
+EXAMPLES = ("full", "half_done", "wrong_gradient", "timeout", "invalid_json")
+
+
+def assert_feedback_hides(graded: Path, solution: str) -> None:
+    """No example's feedback shows a line of the solution or the graders' code."""
+    for student in EXAMPLES:
+        html = (graded / student / "feedback.html").read_text()
+        assert solution not in html and "def test_" not in html
+
+
 def results(graded: Path, student: str) -> dict:
     """One example student's ``results.json``."""
     return json.loads((graded / student / "results.json").read_text())

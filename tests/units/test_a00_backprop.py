@@ -10,29 +10,17 @@ expectations are written per grader test, by name.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
-import pytest
-
-from pipelines.grade.notebook import grade_id
 from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a00_backprop"
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A project with the unit's data, for the visible checks (harness.data_project)."""
-    yield from harness.data_project(tmp_path_factory, UNIT, datasets=())
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
-    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=())
+DATASETS = ()
+project = harness.project_fixture(UNIT, DATASETS)
+graded = harness.graded_fixture(UNIT, DATASETS)
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
@@ -71,26 +59,17 @@ def test_wrong_gradient_loses_the_sigmoid_gradient_checks_and_what_builds_on_the
 
 
 def test_endless_loop_times_out_and_keeps_the_functions(graded: Path) -> None:
-    r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
-    source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
-    position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "h_sweep")
-    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    r = harness.stopped_in(graded, UNIT, "h_sweep")
     # The functions are graded from the export cells; the sweep was never exported.
     assert harness.failed(r) == {"test_h_sweep"}
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
-    r = harness.results(graded, "invalid_json")
-    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
-    assert "not a valid Jupyter notebook" in r["messages"][0]
+    harness.assert_invalid_json_scores_nothing(graded)
 
 
 def test_feedback_shows_no_solution_code(graded: Path) -> None:
-    solution = "grad[ix] = (fxph - fxmh) / (2 * h)"
-    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
-        html = (graded / student / "feedback.html").read_text()
-        assert solution not in html and "def test_" not in html
+    harness.assert_feedback_hides(graded, "grad[ix] = (fxph - fxmh) / (2 * h)")
 
 
 SELF_CHECKS = ("check_gates", "check_circuit", "check_sigmoid_gate", "check_sigmoid_neuron", "check_rel_error",

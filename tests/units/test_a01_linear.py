@@ -13,11 +13,7 @@ grader test, by name.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
-
-import nbformat
-import pytest
 
 from tests.units import harness
 
@@ -25,16 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 UNIT = "a01_linear"
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A project with the unit's data, for the visible checks (harness.data_project)."""
-    yield from harness.data_project(tmp_path_factory, UNIT, datasets=("cifar10",))
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
-    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=("cifar10",))
+DATASETS = ("cifar10",)
+project = harness.project_fixture(UNIT, DATASETS)
+graded = harness.graded_fixture(UNIT, DATASETS)
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
@@ -74,27 +63,17 @@ def test_wrong_gradient_loses_exactly_the_gradient_checks(graded: Path) -> None:
 
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
-    r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
-    source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
-    position = 1 + next(i for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "tune_svm")
-    # The cell as the student sees it: its place in their notebook and its first line of code.
-    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    r = harness.stopped_in(graded, UNIT, "tune_svm")
     # The loss functions are graded from the export cells; the predictions were never exported.
     assert harness.failed(r) == {"test_svm_test_accuracy", "test_softmax_test_accuracy"}
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
-    r = harness.results(graded, "invalid_json")
-    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
-    assert "not a valid Jupyter notebook" in r["messages"][0]
+    harness.assert_invalid_json_scores_nothing(graded)
 
 
 def test_feedback_shows_no_solution_code(graded: Path) -> None:
-    solution = "dW = X.T.dot(dscores) / num_train + reg * W"
-    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
-        html = (graded / student / "feedback.html").read_text()
-        assert solution not in html and "def test_" not in html
+    harness.assert_feedback_hides(graded, "dW = X.T.dot(dscores) / num_train + reg * W")
 
 
 # The visible checks that test the export cells directly (the accuracy checks need the tuning runs,

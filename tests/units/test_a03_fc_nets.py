@@ -13,29 +13,17 @@ grader test, by name.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
-import pytest
-
-from pipelines.grade.notebook import grade_id
 from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "a03_fc_nets"
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A project with the unit's data, for the visible checks (harness.data_project)."""
-    yield from harness.data_project(tmp_path_factory, UNIT, datasets=("cifar10",))
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
-    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=("cifar10",))
+DATASETS = ("cifar10",)
+project = harness.project_fixture(UNIT, DATASETS)
+graded = harness.graded_fixture(UNIT, DATASETS)
 
 
 ACCURACY = {"test_shallow_net_test_accuracy", "test_fc_net_test_accuracy"}
@@ -81,11 +69,7 @@ def test_wrong_gradient_loses_exactly_the_gradient_checks(graded: Path) -> None:
 
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
-    r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
-    source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
-    position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "train_fc_net")
-    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    r = harness.stopped_in(graded, UNIT, "train_fc_net")
     # The layers and models are graded from the export cells; the predictions were never exported (the
     # given ShallowLayerNet run's note fails too, for no points).
     assert harness.failed(r) == {"test_fc_net_test_accuracy"}
@@ -93,16 +77,11 @@ def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> Non
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
-    r = harness.results(graded, "invalid_json")
-    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
-    assert "not a valid Jupyter notebook" in r["messages"][0]
+    harness.assert_invalid_json_scores_nothing(graded)
 
 
 def test_feedback_shows_no_solution_code(graded: Path) -> None:
-    solution = "dx = dout * (x > 0)"
-    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
-        html = (graded / student / "feedback.html").read_text()
-        assert solution not in html and "def test_" not in html
+    harness.assert_feedback_hides(graded, "dx = dout * (x > 0)")
 
 
 # The visible checks that test the export cells directly (the others need the training runs, which
