@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute.imports import skip_slow_optional_imports
+from pipelines.report import EXPORT_FORMATS
 
 DATASETS = ("mnist", "cifar10", "coco")
 
@@ -73,6 +74,22 @@ def _examples(args: argparse.Namespace) -> int:
         for path in make_examples(assignment, Path(args.out) if args.out else examples_dir(assignment)):
             print(path)
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pipelines.report.exports import export
+
+    report = export(args.assignments, Path(args.graded), Path(args.out), tuple(args.format or EXPORT_FORMATS),
+                    Path(args.submitted) if args.submitted else None)
+    for path in report.written:
+        print(path)
+    for note in report.notes:
+        print(f"deepgrade: note: {note}", file=sys.stderr)
+    for result, why in report.missing:
+        print(f"deepgrade: {result.assignment}/{result.student_id} ({result.score:g}/{result.max_score:g}) is in no "
+              f"LMS file: {why}", file=sys.stderr)
+    # A grade that reached no LMS file must not pass unnoticed in a script: exit 1 (files are written).
+    return 1 if report.missing else 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -152,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade even without a working bubblewrap sandbox (student code then runs with your "
                         "rights; every output says so)")
     p.set_defaults(func=_autograde)
+
+    p = sub.add_parser("export", help="write graded units for Gradescope, Canvas, Moodle and nbgrader's feedback "
+                                      "release (exit 1 when a graded student is in no LMS file)")
+    p.add_argument("assignments", nargs="+", metavar="assignment")
+    p.add_argument("--graded", default="graded", help="where autograde wrote each unit: <graded>/<unit> (default graded)")
+    p.add_argument("--out", default="exports", help="where the exports go (default exports)")
+    p.add_argument("--format", action="append", choices=EXPORT_FORMATS,
+                   help="only this format (repeatable; default all)")
+    p.add_argument("--submitted", help="nbgrader's submitted/ folder: the timestamp.txt and submission_secret.txt "
+                                       "that nbgrader release_feedback needs beside each feedback")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
     p.add_argument("assignments", nargs="+", metavar="assignment")

@@ -47,6 +47,7 @@ from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path
 from pipelines.report.class_report import write_class_report
 from pipelines.report.feedback import write_feedback
+from pipelines.report.late import settler
 from pipelines.report.plots import preload_matplotlib
 from pipelines.report.results import write_grades_csv, write_results_json
 from pipelines.results import StudentResult
@@ -239,6 +240,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
     diagnostics: list[str] = []
     note = UNSAFE_NOTE if unsafe_no_sandbox() else None
     gradebook = gradebook_path(unit.params)
+    settle = settler(unit.params, assignment)
     pending: dict[str, tuple[Path, str]] = {}
     layers = LayerCache(assignment)
     for sid in students:
@@ -246,7 +248,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
         submission = Submission.read(student_dir, unit.notebooks)  # a first look: grading reads it again
         hit = layers.get("scores", scores_key(assignment, sid, submission)) if use_cache else None
         if hit is not None:
-            results[sid] = StudentResult.from_json(json.loads((hit / "result.json").read_text()))
+            results[sid] = settle(StudentResult.from_json(json.loads((hit / "result.json").read_text())), student_dir)
             _publish(out_dir, results[sid], _execution_of(layers, hit))
         else:
             pending[sid] = (student_dir, submission.digest)
@@ -270,7 +272,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
         write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
         started = time.monotonic()
         _grade_pending(assignment, students, pending, workers, data_view, results, diagnostics, out_dir, note,
-                       open_gradebook)
+                       open_gradebook, settle)
         console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
 
     ordered = [results[s] for s in students]
@@ -284,10 +286,12 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
 
 def _grade_pending(assignment: str, students: list[str], pending: dict[str, tuple[Path, str]], workers: int,
                    data_view: Path, results: dict[str, StudentResult], diagnostics: list[str], out_dir: Path,
-                   note: str | None, open_gradebook: Callable[[], Recorder | None]) -> None:
+                   note: str | None, open_gradebook: Callable[[], Recorder | None],
+                   settle: Callable[[StudentResult, Path], StudentResult]) -> None:
     """Grade the students not in the cache (``pending``: their folder and the digest of the batch's
-    first look at it) with ``workers`` processes; as each finishes, write its
-    results.json, feedback, gradebook row and grades.csv (this process is the only writer).
+    first look at it) with ``workers`` processes; as each finishes, apply the late policy
+    (``settle``) and write its results.json, feedback, gradebook row and grades.csv (this process is
+    the only writer).
     ``open_gradebook`` is called once, after the workers are started: opening it imports nbgrader
     (about 0.8 s), which then happens while the workers start and grade the first students."""
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
@@ -302,7 +306,7 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
 
         def finish(sid: str, graded: tuple[dict, list[str], Path | None], record: Recorder | None) -> None:
             data, internal, execution = graded
-            result = StudentResult.from_json(data)
+            result = settle(StudentResult.from_json(data), pending[sid][0])
             results[sid] = result
             if internal:
                 diagnostics.append(f"== {sid}\n" + "\n".join(internal))

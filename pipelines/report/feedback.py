@@ -14,6 +14,7 @@ import numpy as np
 
 from pipelines.atomic import atomic_path
 from pipelines.execute import statuses
+from pipelines.report.late import late_summary
 from pipelines.report.plots import figure, kept_png, png_base64
 from pipelines.results import StudentResult
 
@@ -60,11 +61,26 @@ def plots_from_exports(export_dir: Path | None, folder: Path) -> list[dict[str, 
     return plots
 
 
+def feedback_text(result: StudentResult) -> str:
+    """The plain-text summary an LMS shows beside the score (Gradescope's output, Moodle's feedback):
+    the status and what it means, what was said about the submission, and the late policy's verdict.
+    Built from the same results.json fields as feedback.html, so it holds nothing hidden either."""
+    lines = [f"{result.assignment}: {result.score:g} / {result.max_score:g} autograded points, status {result.status}. "
+             f"{STATUS_HELP.get(result.status, '')}".strip()]
+    if result.manual_points_pending:
+        lines.append(f"{result.manual_points_pending:g} more points are graded by hand.")
+    if result.late:
+        lines.append(late_summary(result.late))
+    lines.extend(result.messages)
+    return "\n".join(lines)
+
+
 def write_feedback(out_dir: Path, result: StudentResult, export_dir: Path | None) -> Path:
     folder = out_dir / result.student_id
     folder.mkdir(parents=True, exist_ok=True)
     html = _env.get_template("feedback.html.j2").render(
-        r=result, status_help=STATUS_HELP.get(result.status, ""), plots=plots_from_exports(export_dir, folder)
+        r=result, status_help=STATUS_HELP.get(result.status, ""), plots=plots_from_exports(export_dir, folder),
+        late=late_summary(result.late) if result.late else "",
     )
     path = folder / "feedback.html"
     with atomic_path(path) as tmp:
