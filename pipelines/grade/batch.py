@@ -214,15 +214,16 @@ def autograde(
     use_cache: bool = True,
     summary: Path | None = None,
     unsafe_no_sandbox: bool = False,
+    plots: Path | None = None,
 ) -> BatchSummary:
     """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; what ran and what was reused.
     Without a working sandbox it refuses, unless ``unsafe_no_sandbox`` (then every output says so)."""
     with _sandbox_mode(unsafe_no_sandbox):
-        return _autograde(assignment, submitted_dir, out_dir, workers, use_cache, summary)
+        return _autograde(assignment, submitted_dir, out_dir, workers, use_cache, summary, plots)
 
 
 def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int, use_cache: bool,
-               summary: Path | None) -> BatchSummary:
+               summary: Path | None, plots: Path | None) -> BatchSummary:
     # A batch reads graders, params and engine as they are now, even in a process that ran one before.
     for cached in (_unit, _keys, _load_params_file):
         cached.cache_clear()
@@ -277,7 +278,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
 
     ordered = [results[s] for s in students]
     gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered), gradebook_db.sources_digest(unit))
-    write_class_report(out_dir, ordered, summary, note)
+    write_class_report(out_dir, ordered, summary, note, plots)
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")

@@ -22,15 +22,15 @@ from pathlib import Path
 from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
 from pipelines.grade.unit import Unit
-from pipelines.report import EXPORT_FORMATS
 from pipelines.report.canvas import canvas_csv, canvas_title
 from pipelines.report.gradescope import GradescopeSettings, gradescope_results
 from pipelines.report.moodle import moodle_csv, moodle_identifier, without_identifier
 from pipelines.report.nbgrader_feedback import write_nbgrader_feedback
-from pipelines.report.results import GRADES_COLUMNS
+from pipelines.report.results import read_graded
 from pipelines.report.roster import load_roster, roster_path
 from pipelines.results import StudentResult
 
+FORMATS = ("gradescope", "canvas", "moodle", "nbgrader")
 MISSING_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "reason")
 
 
@@ -43,28 +43,13 @@ class ExportReport:
     notes: list[str] = field(default_factory=list)
 
 
-def read_graded(folder: Path) -> dict[str, StudentResult]:
-    """Every student of one graded unit (``grades.csv``'s rows, in its order) with their results.json."""
-    grades = folder / "grades.csv"
-    if not grades.is_file():
-        raise DeepgradeError(f"{grades} does not exist: grade the unit first (deepgrade autograde ... --out {folder})")
-    lines = [line for line in grades.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)))
-    if tuple(reader.fieldnames or ()) != GRADES_COLUMNS:
-        raise DeepgradeError(f"{grades}: expected the columns {','.join(GRADES_COLUMNS)}")
-    results = {}
-    for row in reader:
-        path = folder / row["student_id"] / "results.json"
-        if not path.is_file():
-            raise DeepgradeError(f"{path} is missing although grades.csv has a row for {row['student_id']}; grade again")
-        results[row["student_id"]] = StudentResult.from_json(json.loads(path.read_text(encoding="utf-8")))
-    return results
-
-
-def export(units: list[str], graded_root: Path, out: Path, formats: tuple[str, ...] = EXPORT_FORMATS,
+def export(units: list[str], graded_root: Path, out: Path, formats: tuple[str, ...] = FORMATS,
            submitted_root: Path | None = None) -> ExportReport:
     """Export the graded ``units`` (``graded_root/<unit>``) to ``out`` in ``formats``.
     ``submitted_root``: nbgrader's ``submitted/`` folder, where the release files of the nbgrader layout are."""
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise DeepgradeError(f"unknown export format(s) {', '.join(unknown)}; the formats are {', '.join(FORMATS)}")
     report = ExportReport()
     loaded = {name: Unit.load(name) for name in units}
     graded = {name: read_graded(graded_root / name) for name in units}

@@ -106,3 +106,10 @@ def test_a_roster_that_cannot_be_read_as_meant_is_refused_with_its_line(tmp_path
 def test_an_absent_roster_is_empty_so_that_every_student_is_reported_missing(tmp_path: Path) -> None:
     empty = load_roster(tmp_path / "none.csv")
     assert empty.missing(["bob", "ann"]) == ["ann", "bob"] and "no roster" in empty.source
+
+
+def test_an_unknown_export_format_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    from pipelines.report.exports import export
+
+    with pytest.raises(DeepgradeError, match="unknown export format"):
+        export(["t00_toy"], tmp_path, tmp_path, ("pdf",))
