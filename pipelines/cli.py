@@ -77,7 +77,7 @@ def _examples(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pipelines.report.exports import FORMATS, export
+    from pipelines.staff.exports import FORMATS, export
 
     report = export(args.assignments, Path(args.graded), Path(args.out), tuple(args.format or FORMATS),
                     Path(args.submitted) if args.submitted else None)

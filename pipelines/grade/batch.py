@@ -47,10 +47,10 @@ from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path
 from pipelines.report.class_report import write_class_report
 from pipelines.report.feedback import write_feedback
-from pipelines.report.late import settler
 from pipelines.report.plots import preload_matplotlib
 from pipelines.report.results import write_grades_csv, write_results_json
 from pipelines.results import StudentResult
+from pipelines.staff.late import settler
 
 console = Console(stderr=True)
 

@@ -6,6 +6,7 @@ grader code or expected arrays, so nothing hidden can leak into it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -14,9 +15,8 @@ import numpy as np
 
 from pipelines.atomic import atomic_path
 from pipelines.execute import statuses
-from pipelines.report.late import late_summary
 from pipelines.report.plots import figure, kept_png, png_base64
-from pipelines.results import StudentResult
+from pipelines.results import Late, StudentResult
 
 STATUS_HELP = {
     statuses.OK: "Every cell of your notebook ran and every check below was graded.",
@@ -59,6 +59,22 @@ def plots_from_exports(export_dir: Path | None, folder: Path) -> list[dict[str, 
             png = kept_png(folder, path.stem, values.tobytes() + title.encode(), partial(_curve_png, values, title))
             plots.append({"title": title, "png": png})
     return plots
+
+
+def late_summary(late: Late) -> str:
+    """One sentence for the student and the LMS: when it was due and submitted, and what it cost."""
+    extension = f" (your extension of {late.extension_hours:g} h included)" if late.extension_hours else ""
+    due = f"Due {_shown(late.due_at)}{extension}"
+    if late.submitted_at is None:
+        return f"{due}; no submission time was recorded, so no late penalty was applied."
+    if late.hours_late <= 0:
+        return f"{due}; submitted {_shown(late.submitted_at)}: on time."
+    return (f"{due}; submitted {_shown(late.submitted_at)}: {late.hours_late:.1f} h late, so {late.penalty_percent:g} % "
+            f"of the points earned were deducted ({late.score_before:g} - {late.points_deducted:g} points).")
+
+
+def _shown(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def feedback_text(result: StudentResult) -> str:

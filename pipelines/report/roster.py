@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.errors import DeepgradeError
-from pipelines.paths import project_root
 
 COLUMNS = ("student_id", "name", "section", "canvas_id", "sis_user_id", "sis_login_id", "moodle_userid", "username",
            "idnumber", "email", "extension_hours")
@@ -54,12 +53,6 @@ class Roster:
     def missing(self, student_ids: Iterable[str]) -> list[str]:
         """The graded students the roster has no row for, sorted."""
         return sorted(s for s in student_ids if s not in self.entries)
-
-
-def roster_path(params: dict) -> Path | None:
-    """``params.yaml: exports.roster``, relative to the project root; None when not configured."""
-    name = (params.get("exports") or {}).get("roster")
-    return project_root() / name if name else None
 
 
 def load_roster(path: Path | None) -> Roster:

@@ -22,7 +22,7 @@ import yaml
 from pipelines.cli import main
 from pipelines.grade.batch import autograde
 from pipelines.grade.gradebook import bare_nbgrader
-from pipelines.report.exports import export
+from pipelines.staff.exports import export
 from tests.grading import toy
 from tests.report import formats
 

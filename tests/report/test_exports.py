@@ -109,7 +109,7 @@ def test_an_absent_roster_is_empty_so_that_every_student_is_reported_missing(tmp
 
 
 def test_an_unknown_export_format_is_refused_before_anything_is_read(tmp_path: Path) -> None:
-    from pipelines.report.exports import export
+    from pipelines.staff.exports import export
 
     with pytest.raises(DeepgradeError, match="unknown export format"):
         export(["t00_toy"], tmp_path, tmp_path, ("pdf",))

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import DeepgradeError
-from pipelines.report.late import LatePolicy, LateRules, apply_late, assess, late_summary, submission_time
+from pipelines.report.feedback import late_summary
 from pipelines.report.roster import RosterEntry
 from pipelines.results import StudentResult
+from pipelines.staff.late import LatePolicy, LateRules, apply_late, assess, submission_time
 
 DUE = datetime(2026, 12, 14, 23, 59, tzinfo=UTC)
 

@@ -1,10 +1,10 @@
 """The late policy: due dates, extensions, and what a late submission costs (``params.yaml: late``).
 
 Applied after grading, never inside it: a grade is cached by the notebooks submitted, while lateness
-depends on when they were submitted and on the policy of the day, so a changed due date or an extension
-granted after grading changes the score without running anything again. The cached grade stays the
-score before the penalty; the batch writes the penalised score to grades.csv, results.json (with the
-``late`` record that says why), the feedback, the gradebook and every export.
+depends on when they were submitted (a new ``timestamp.txt`` beside the same notebook must not reuse a
+penalised grade, nor run the notebook again). The cached grade stays the score before the penalty;
+the batch writes the penalised score to grades.csv, results.json (with the ``late`` record that says
+why), the feedback, the gradebook and every export.
 
 The submission time is nbgrader's: ``timestamp.txt`` in the submission folder, written by ``nbgrader
 submit`` through the exchange (or ``zip_collect``) and parsed with nbgrader's own ``parse_utc``. It sits
@@ -26,7 +26,8 @@ from typing import Any
 
 from pipelines.errors import DeepgradeError
 from pipelines.grade.intake import Rejected, read_submitted
-from pipelines.report.roster import RosterEntry, load_roster, roster_path
+from pipelines.paths import roster_path
+from pipelines.report.roster import RosterEntry, load_roster
 from pipelines.results import Late, StudentResult
 
 POLICIES = ("none", "zero", "per_hour", "per_day")
@@ -133,22 +134,6 @@ def apply_late(result: StudentResult, late: Late | None) -> StudentResult:
     deducted = round(result.score * late.penalty_percent / 100, 6)
     late = dataclasses.replace(late, points_deducted=deducted, score_before=result.score)
     return dataclasses.replace(result, score=round(result.score - deducted, 6), late=late)
-
-
-def late_summary(late: Late) -> str:
-    """One sentence for the student and the LMS: when it was due and submitted, and what it cost."""
-    extension = f" (your extension of {late.extension_hours:g} h included)" if late.extension_hours else ""
-    due = f"Due {_shown(late.due_at)}{extension}"
-    if late.submitted_at is None:
-        return f"{due}; no submission time was recorded, so no late penalty was applied."
-    if late.hours_late <= 0:
-        return f"{due}; submitted {_shown(late.submitted_at)}: on time."
-    return (f"{due}; submitted {_shown(late.submitted_at)}: {late.hours_late:.1f} h late, so {late.penalty_percent:g} % "
-            f"of the points earned were deducted ({late.score_before:g} - {late.points_deducted:g} points).")
-
-
-def _shown(iso: str) -> str:
-    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def settler(params: dict[str, Any], unit: str) -> Callable[[StudentResult, Path], StudentResult]:

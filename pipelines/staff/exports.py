@@ -3,9 +3,9 @@
 Reads what ``deepgrade autograde`` wrote (``<graded>/<unit>/grades.csv``, a row for every student, and
 each student's results.json: scores after the late policy) and writes below ``out``:
 
-- ``gradescope/<unit>/<student_id>/results.json``: Gradescope's autograder format (``gradescope.py``);
-- ``canvas.csv``: Canvas's gradebook import, a column per unit (``canvas.py``);
-- ``moodle.csv``: Moodle's grade import with feedback, keyed as ``params.yaml`` says (``moodle.py``);
+- ``gradescope/<unit>/<student_id>/results.json``: Gradescope's autograder format (``report/gradescope.py``);
+- ``canvas.csv``: Canvas's gradebook import, a column per unit (``report/canvas.py``);
+- ``moodle.csv``: Moodle's grade import with feedback, keyed as ``params.yaml`` says (``report/moodle.py``);
 - ``feedback/<student_id>/<unit>/<notebook>.html``: nbgrader's release layout (``nbgrader_feedback.py``);
 - ``roster_missing.csv``: every graded student the LMS files could not name (not in the roster, or
   without the id the format needs), with their grade, so that nobody is dropped without a word.
@@ -22,13 +22,14 @@ from pathlib import Path
 from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
 from pipelines.grade.unit import Unit
+from pipelines.paths import roster_path
 from pipelines.report.canvas import canvas_csv, canvas_title
 from pipelines.report.gradescope import GradescopeSettings, gradescope_results
 from pipelines.report.moodle import moodle_csv, moodle_identifier, without_identifier
-from pipelines.report.nbgrader_feedback import write_nbgrader_feedback
 from pipelines.report.results import read_graded
-from pipelines.report.roster import load_roster, roster_path
+from pipelines.report.roster import load_roster
 from pipelines.results import StudentResult
+from pipelines.staff.nbgrader_feedback import write_nbgrader_feedback
 
 FORMATS = ("gradescope", "canvas", "moodle", "nbgrader")
 MISSING_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "reason")
