@@ -68,10 +68,12 @@ class LateRules:
         kind = section.get("policy", "none")
         if kind not in POLICIES:
             raise DeepgradeError(f"params.yaml: late.policy must be one of {', '.join(POLICIES)} (got {kind!r})")
-        policy = LatePolicy(kind, float(section.get("percent", 0)), float(section.get("cap", 100)),
-                            float(section.get("grace_minutes", 0)))
+        policy = LatePolicy(kind, _hours_or_percent(section.get("percent", 0), "late.percent"),
+                            _hours_or_percent(section.get("cap", 100), "late.cap"),
+                            _hours_or_percent(section.get("grace_minutes", 0), "late.grace_minutes"))
         due = {unit: _aware(value, f"late.due.{unit}") for unit, value in (section.get("due") or {}).items()}
-        extensions = {str(student): {unit: float(hours) for unit, hours in (units or {}).items()}
+        extensions = {str(student): {unit: _hours_or_percent(hours, f"late.extensions.{student}.{unit}")
+                                     for unit, hours in (units or {}).items()}
                       for student, units in (section.get("extensions") or {}).items()}
         return cls(policy, due, extensions)
 
@@ -81,6 +83,17 @@ class LateRules:
             return None
         hours = self.extensions.get(student_id, {}).get(unit, 0.0) + (entry.extension_hours if entry else 0.0)
         return self.due[unit] + timedelta(hours=hours), hours
+
+
+def _hours_or_percent(value: Any, key: str) -> float:
+    """A non-negative number of params.yaml's late section."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number < 0:
+        raise DeepgradeError(f"params.yaml: {key}: {value!r} is not a number of 0 or more")
+    return number
 
 
 def _aware(value: Any, key: str) -> datetime:

@@ -73,6 +73,8 @@ def test_nbgrader_timestamp_is_parsed_as_nbgrader_does_and_a_link_is_not_followe
     ({"policy": "half"}, "late.policy"),
     ({"due": {"a01": "2026-12-14T23:59:00"}}, "no UTC offset"),
     ({"due": {"a01": "next monday"}}, "not an ISO 8601 time"),
+    ({"percent": "ten"}, "late.percent"),
+    ({"extensions": {"bob": {"a01": -4}}}, "late.extensions.bob.a01"),
 ])
 def test_a_late_section_that_cannot_be_applied_as_written_is_refused(section: dict, error: str) -> None:
     with pytest.raises(DeepgradeError, match=error):
