@@ -65,6 +65,9 @@ class StudentResult:
     failed_self_checks: dict[str, str] = field(default_factory=dict)
     # Set after grading, never cached with the grade: the due date and the submission time decide it.
     late: Late | None = None
+    # What the notebook runs took: ``notebook_seconds`` (wall clock) and ``peak_memory_mb`` (all the
+    # run's processes together, where a cgroup counted them), measured by the grader.
+    resources: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -28,6 +28,7 @@ from pipelines.report.plots import figure, kept_png, png_base64
 from pipelines.results import NOT_RUN, StudentResult
 
 EXAMPLES = 3  # students named per group of failures
+SLOWEST = 10  # submissions listed by runtime
 GROUPS = 3  # most common failure messages shown per check
 BINS = 10  # of the score distribution
 
@@ -53,6 +54,12 @@ td{overflow-wrap:anywhere} img{max-width:100%;height:auto} small{color:#555}</st
 <small>({{ g.students|join(", ") }}{% if g.count > g.students|length %}, &hellip;{% endif %})</small><br>
 {% endfor %}</td></tr>{% endfor %}
 </table>
+{% if s.runtime %}<h2>Runtime and memory</h2><p>Notebook runs took {{ "%.1f"|format(s.runtime.median_seconds) }} s
+(median), {{ "%.1f"|format(s.runtime.max_seconds) }} s at most{% if s.runtime.max_peak_mb is not none %}; peak memory
+{{ "%.0f"|format(s.runtime.median_peak_mb) }} MB (median), {{ "%.0f"|format(s.runtime.max_peak_mb) }} MB at most{% endif %}.
+The slowest:</p><table><tr><th>student</th><th>seconds</th><th>peak MB</th><th>status</th></tr>
+{% for r in s.runtime.slowest %}<tr><td>{{ r.student_id }}</td><td>{{ "%.1f"|format(r.seconds) }}</td>
+<td>{{ r.peak_mb if r.peak_mb is not none else "-" }}</td><td>{{ r.status }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Grader blind spots</h2>
 {% if s.blind_spots %}<p>A visible self-check failed in these students' notebooks while every hidden check of the same
 cell passed and no function the self-check calls failed a hidden check anywhere: the hidden graders miss a bug the
@@ -92,6 +99,24 @@ def summarize(results: list[StudentResult]) -> dict:
         "pass_rate": {k: sum(v) / len(v) for k, v in sorted(passed.items())},
         "blind_spot_count": sum(len(v) for v in blind.values()),
         "blind_spots": dict(sorted(blind.items())),
+        "runtime": runtime(results),
+    }
+
+
+def runtime(results: list[StudentResult]) -> dict[str, Any] | None:
+    """Median and largest notebook runtime and peak memory, and the slowest submissions (None when no
+    result records them)."""
+    timed = [r for r in results if "notebook_seconds" in r.resources]
+    if not timed:
+        return None
+    seconds = [r.resources["notebook_seconds"] for r in timed]
+    peaks = [r.resources["peak_memory_mb"] for r in timed if "peak_memory_mb" in r.resources]
+    slowest = sorted(timed, key=lambda r: -r.resources["notebook_seconds"])[:SLOWEST]
+    return {
+        "median_seconds": statistics.median(seconds), "max_seconds": max(seconds),
+        "median_peak_mb": statistics.median(peaks) if peaks else None, "max_peak_mb": max(peaks) if peaks else None,
+        "slowest": [{"student_id": r.student_id, "seconds": r.resources["notebook_seconds"],
+                     "peak_mb": r.resources.get("peak_memory_mb"), "status": r.status} for r in slowest],
     }
 
 

@@ -3,8 +3,9 @@ a Gradescope autograder image (``scripts/gradescope/run_autograder``).
 
 The format is Gradescope's "Autograder Specifications" (gradescope-autograders.readthedocs.io/en/latest/specs):
 a top-level ``score`` (here the score after the late policy, which overrides the sum of the tests),
-``output`` and ``stdout_visibility``, and ``tests[]`` of ``name``, ``score``, ``max_score``, ``status``
-(``passed`` or ``failed``; left out when unknown), ``output``, ``visibility`` and ``tags``.
+``execution_time`` (the notebook runs' seconds), ``output`` and ``stdout_visibility``, and ``tests[]``
+of ``name``, ``score``, ``max_score``, ``status`` (``passed`` or ``failed``; left out when unknown),
+``output``, ``visibility`` and ``tags``.
 
 Two kinds of tests: each visible self-check cell of the notebook (worth 0 points: its points are the
 hidden graders'), as the student saw it run, and each hidden grader, with its points and its
@@ -54,12 +55,11 @@ def gradescope_results(result: StudentResult, self_checks: list[str], settings: 
     """results.json for Gradescope of one student's grade; ``self_checks``: the unit's self-check cells in order."""
     tests = [_self_check(cell, result, settings.self_check) for cell in self_checks]
     tests += [_hidden(t, settings.hidden) for t in result.tests]
-    return {
-        "score": result.score,
-        "output": feedback_text(result),
-        "stdout_visibility": settings.stdout,
-        "tests": tests,
-    }
+    data: dict[str, Any] = {"score": result.score, "output": feedback_text(result), "stdout_visibility": settings.stdout,
+                            "tests": tests}
+    if "notebook_seconds" in result.resources:
+        data["execution_time"] = round(result.resources["notebook_seconds"], 1)
+    return data
 
 
 def _self_check(cell: str, result: StudentResult, visibility: str) -> dict[str, Any]:

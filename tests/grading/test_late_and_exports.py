@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from pipelines.cli import main
+from pipelines.execute.budget import cgroup_kind
 from pipelines.grade.batch import autograde
 from pipelines.grade.gradebook import bare_nbgrader
 from pipelines.staff.exports import export
@@ -86,13 +87,26 @@ def test_the_penalty_is_in_grades_results_feedback_and_gradebook_and_applied_onc
     assert grades(graded) == {"ann": "5", "bob": "3", "cid": "5", "dan": "1"}
 
 
+def test_each_result_records_its_notebook_runtime_and_peak_memory_for_the_report_and_gradescope(graded: Path) -> None:
+    resources = json.loads((graded / "graded" / toy.UNIT / "ann" / "results.json").read_text())["resources"]
+    assert 0.2 < resources["notebook_seconds"] < 60
+    if cgroup_kind() is None:
+        assert "peak_memory_mb" not in resources  # no cgroup counted it: nothing is made up
+    else:
+        assert 30 < resources["peak_memory_mb"] < 2048  # a kernel with numpy, under the toy's memory limit
+    assert "Runtime and memory" in (graded / "graded" / toy.UNIT / "class_report.html").read_text()
+    summary = json.loads((graded / "graded" / toy.UNIT / "summary.json").read_text())
+    assert len(summary["runtime"]["slowest"]) == 4
+
+
 def test_exports_follow_their_formats_and_nbgrader_releases_the_feedback(graded: Path, tmp_path: Path) -> None:
     out = graded / "exports"
     report = export([toy.UNIT], graded / "graded", out, submitted_root=graded / "submitted")
     for student in ("ann", "bob", "cid", "dan"):
         data = json.loads((out / "gradescope" / toy.UNIT / student / "results.json").read_text())
         jsonschema.validate(data, formats.GRADESCOPE_RESULTS)
-    assert json.loads((out / "gradescope" / toy.UNIT / "bob" / "results.json").read_text())["score"] == 3
+    bob = json.loads((out / "gradescope" / toy.UNIT / "bob" / "results.json").read_text())
+    assert bob["score"] == 3 and bob["execution_time"] > 0
     checks = json.loads((out / "gradescope" / toy.UNIT / "dan" / "results.json").read_text())["tests"][:2]
     assert [(t["name"], t["status"], t["visibility"]) for t in checks] == [
         ("self-check check_quad", "failed", "visible"), ("self-check check_results", "passed", "visible")]

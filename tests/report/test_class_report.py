@@ -79,3 +79,15 @@ def test_the_report_command_writes_unit_and_term_reports_and_says_what_moved_sin
     assert main(["report", "a01", "--graded", str(graded), "--out", str(out)]) == 0
     again = (out / "a01" / "class_report.html").read_text()
     assert "Since the last report" in again and "<td>students</td><td>5</td><td>2</td>" in again
+
+
+def test_runtime_and_peak_memory_are_summarised_with_the_slowest_submissions(tmp_path: Path) -> None:
+    results = cohort()
+    for r, (seconds, peak) in zip(results, [(3.0, 200.0), (9.5, 950.5), (4.0, 180.0), (30.0, None), (2.0, 150.0)]):
+        r.resources = {"notebook_seconds": seconds, **({"peak_memory_mb": peak} if peak else {})}
+    write_class_report(tmp_path, results)
+    runtime = json.loads((tmp_path / "summary.json").read_text())["runtime"]
+    assert (runtime["median_seconds"], runtime["max_seconds"], runtime["median_peak_mb"], runtime["max_peak_mb"]) == (
+        4.0, 30.0, 190.0, 950.5)
+    assert [r["student_id"] for r in runtime["slowest"]][:3] == ["dan", "bob", "cid"]
+    assert "<td>dan</td><td>30.0</td>" in (tmp_path / "class_report.html").read_text()
