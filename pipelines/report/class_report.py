@@ -48,6 +48,7 @@ td{overflow-wrap:anywhere} img{max-width:100%;height:auto} small{color:#555}</st
 {% for key, then, now in moved %}<tr><td>{{ key }}</td><td>{{ then }}</td><td>{{ now }}</td></tr>{% endfor %}</table>
 {% else %}<p>No change in the class figures.</p>{% endif %}{% endif %}
 <h2>Checks: share of students passing, and why the others failed</h2>
+{% if rates_png %}<img alt="share of students passing each check" src="data:image/png;base64,{{ rates_png }}">{% endif %}
 <table><tr><th>check</th><th>passed</th><th>most common failures</th></tr>
 {% for name, rate in s.pass_rate.items() %}<tr><td>{{ name }}</td><td>{{ "%.0f"|format(100 * rate) }} %</td><td>
 {% for g in failures.get(name, []) %}{{ g.count }} &times; {{ g.message }}
@@ -182,6 +183,21 @@ def _histogram(results: list[StudentResult], out_dir: Path) -> str:
     return kept_png(out_dir, "score_histogram", json.dumps([scores, top]).encode(), draw)
 
 
+def _pass_rate_chart(summary: dict[str, Any], out_dir: Path) -> str:
+    """Each check's pass rate as a horizontal bar, the least passed at the top (kept while unchanged)."""
+    rates = sorted(summary["pass_rate"].items(), key=lambda item: (-item[1], item[0]))
+
+    def draw() -> str:
+        fig, ax = figure(6, max(2.0, 0.22 * len(rates)))
+        ax.barh([name for name, _ in rates], [100 * rate for _, rate in rates])
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("students passing (%)")
+        ax.tick_params(axis="y", labelsize=7)
+        return png_base64(fig)
+
+    return kept_png(out_dir, "pass_rates", json.dumps(rates).encode(), draw)
+
+
 def render_class_report(results: list[StudentResult], folder: Path, note: str | None = None,
                         before: dict[str, Any] | None = None) -> tuple[dict, str]:
     """The summary and the HTML of the class report (plots kept in ``folder``); with ``before`` (the
@@ -190,11 +206,13 @@ def render_class_report(results: list[StudentResult], folder: Path, note: str | 
     if note:
         summary = {"unsafe_no_sandbox": note, **summary}
     png = _histogram(results, folder) if results else ""
+    rates_png = _pass_rate_chart(summary, folder) if summary["pass_rate"] else ""
     moved = None
     if before is not None:
         now = class_metrics(summary)
         moved = [(key, before.get(key, "-"), value) for key, value in now.items() if before.get(key) != value]
-    return summary, _TEMPLATE.render(s=summary, png=png, failures=failure_groups(results), moved=moved)
+    return summary, _TEMPLATE.render(s=summary, png=png, rates_png=rates_png, failures=failure_groups(results),
+                                     moved=moved)
 
 
 def write_class_report(out_dir: Path, results: list[StudentResult], metrics_file: Path | None = None,
