@@ -20,6 +20,7 @@ from pipelines.results import StudentResult
 
 IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 ROSTER_COLUMNS = ("name", "canvas_id", "sis_user_id", "sis_login_id", "section")
+MATCHED_BY = ("canvas_id", "sis_user_id", "sis_login_id")  # the roster columns Canvas can match a row by
 POINTS_POSSIBLE = "    Points Possible"
 
 
@@ -49,3 +50,8 @@ def canvas_csv(columns: dict[str, tuple[str, dict[str, StudentResult]]], roster:
 
 def _points_possible(results: dict[str, StudentResult]) -> float:
     return max((r.max_score for r in results.values()), default=0.0)
+
+
+def without_canvas_id(roster: Roster, student_ids: set[str]) -> list[str]:
+    """Graded students whose roster row has none of the ids Canvas matches a row by."""
+    return sorted(s for s in student_ids if (entry := roster.find(s)) is not None and not any(entry.get(c) for c in MATCHED_BY))

@@ -23,7 +23,7 @@ from pipelines.atomic import atomic_path
 from pipelines.errors import DeepgradeError
 from pipelines.grade.unit import Unit
 from pipelines.paths import roster_path
-from pipelines.report.canvas import canvas_csv, canvas_title
+from pipelines.report.canvas import canvas_csv, canvas_title, without_canvas_id
 from pipelines.report.gradescope import GradescopeSettings, gradescope_results
 from pipelines.report.moodle import moodle_csv, moodle_identifier, without_identifier
 from pipelines.report.results import read_graded
@@ -84,16 +84,23 @@ def _lms_files(loaded: dict[str, Unit], graded: dict[str, dict[str, StudentResul
         columns = {name: (canvas_title(params, name, str(unit.config.get("title") or name)), graded[name])
                    for name, unit in loaded.items()}
         report.written.append(_write(out / "canvas.csv", canvas_csv(columns, roster)))
+        _report_missing(report, graded, set(without_canvas_id(roster, _students(graded))), "no Canvas id in the roster (canvas.csv)")
     if "moodle" in formats:
         identifier = moodle_identifier(params)
         columns = {name: (str(unit.config.get("title") or name), graded[name]) for name, unit in loaded.items()}
         report.written.append(_write(out / "moodle.csv", moodle_csv(columns, roster, identifier)))
-        lacking = set(without_identifier(roster, {s for g in graded.values() for s in g}, identifier))
-        report.missing += [(r, f"no {identifier} in the roster (moodle.csv)") for g in graded.values()
-                           for sid, r in g.items() if sid in lacking]
-    report.missing += [(r, f"not in the roster ({roster.source})") for g in graded.values()
-                       for sid, r in g.items() if roster.find(sid) is None]
+        _report_missing(report, graded, set(without_identifier(roster, _students(graded), identifier)),
+                        f"no {identifier} in the roster (moodle.csv)")
+    _report_missing(report, graded, set(roster.missing(_students(graded))), f"not in the roster ({roster.source})")
     report.written.append(_write(out / "roster_missing.csv", _missing_csv(report.missing)))
+
+
+def _students(graded: dict[str, dict[str, StudentResult]]) -> set[str]:
+    return {sid for results in graded.values() for sid in results}
+
+
+def _report_missing(report: ExportReport, graded: dict[str, dict[str, StudentResult]], who: set[str], why: str) -> None:
+    report.missing += [(r, why) for results in graded.values() for sid, r in results.items() if sid in who]
 
 
 def _missing_csv(missing: list[tuple[StudentResult, str]]) -> str:

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from pipelines.errors import DeepgradeError
-from pipelines.report.canvas import canvas_csv, canvas_title
+from pipelines.report.canvas import canvas_csv, canvas_title, without_canvas_id
 from pipelines.report.gradescope import GradescopeSettings, gradescope_results
 from pipelines.report.moodle import moodle_csv, moodle_identifier, without_identifier
 from pipelines.report.roster import load_roster
@@ -76,6 +76,8 @@ def test_canvas_csv_is_the_gradebook_import_layout_and_names_only_rostered_stude
     assert rows[1] == [formats.CANVAS_POINTS_POSSIBLE, "", "", "", "", "5"]
     assert rows[2:] == [["Lee, Ann", "101", "9001", "alee", "S1", "5"], ["Roe, Bob", "102", "9002", "broe", "S2", "2.5"]]
     assert canvas_title({}, "t00_toy", "Toy") == "Toy"  # no id known: Canvas matches the title
+    unmatched = roster(tmp_path, ROSTER + 'cid,"Cox, Cid",S1,,,,cid@example.edu,\n')
+    assert without_canvas_id(unmatched, {"ann", "bob", "cid", "zed"}) == ["cid"]  # zed: not in the roster at all
 
 
 def test_moodle_csv_is_keyed_by_the_chosen_user_field_with_feedback(tmp_path: Path) -> None:
