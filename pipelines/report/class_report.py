@@ -42,7 +42,7 @@ td{overflow-wrap:anywhere} img{max-width:100%;height:auto} small{color:#555}</st
 {% if s.unsafe_no_sandbox %}<p style="color:#b00;font-weight:bold">{{ s.unsafe_no_sandbox }}</p>{% endif %}
 <p>{{ s.students }} submissions; mean {{ "%.2f"|format(s.mean_score) }}, median {{ "%g"|format(s.median_score) }}
 / {{ "%g"|format(s.max_score) }}{% if s.late_count %}; {{ s.late_count }} late{% endif %}; statuses:
-{% for k, v in s.status_counts.items() %}{{ k[:-6] }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>
+{% for k, v in s.status_counts.items() if v %}{{ k[:-6] }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>
 {% if png %}<img alt="score distribution" src="data:image/png;base64,{{ png }}">{% endif %}
 {% if moved is not none %}<h2>Since the last report</h2>{% if moved %}<table><tr><th>figure</th><th>then</th><th>now</th></tr>
 {% for key, then, now in moved %}<tr><td>{{ key }}</td><td>{{ then }}</td><td>{{ now }}</td></tr>{% endfor %}</table>

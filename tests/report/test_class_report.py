@@ -46,7 +46,8 @@ def test_the_dvc_metric_is_one_flat_row_per_unit_and_pass_rates_go_to_plots(tmp_
     assert len(rates) == CHECKS and rates["test_03"] == 0.2 and rates["test_07"] == 0.8
     bins = list(csv.DictReader((tmp_path / "plots" / "score_distribution.csv").open()))
     assert len(bins) == 10 and sum(int(b["students"]) for b in bins) == 5 and bins[-1] == {"score": "10: 54-60", "students": "4"}
-    assert 'alt="share of students passing each check"' in (tmp_path / "graded" / "class_report.html").read_text()
+    html = (tmp_path / "graded" / "class_report.html").read_text()
+    assert 'alt="share of students passing each check"' in html and "statuses:\nok 3, error 1, timeout 1." in html
     summary = json.loads((tmp_path / "graded" / "summary.json").read_text())
     assert len(summary["pass_rate"]) == CHECKS and summary["blind_spots"] == {"check_x": ["cid"]}  # the whole summary stays
 
