@@ -93,9 +93,12 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from pipelines.params import load_params
+    from pipelines.report.class_report import ReportSettings
     from pipelines.report.term_report import write_reports
 
-    for path in write_reports(args.assignments, Path(args.graded), Path(args.out)):
+    settings = ReportSettings.from_params(load_params())
+    for path in write_reports(args.assignments, Path(args.graded), Path(args.out), settings):
         print(path)
     return 0
 

@@ -45,7 +45,7 @@ from pipelines.grade.intake import Submission
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path
-from pipelines.report.class_report import write_class_report
+from pipelines.report.class_report import ReportSettings, write_class_report
 from pipelines.report.feedback import write_feedback
 from pipelines.report.plots import preload_matplotlib
 from pipelines.report.results import write_grades_csv, write_results_json
@@ -278,7 +278,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
 
     ordered = [results[s] for s in students]
     gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered), gradebook_db.sources_digest(unit))
-    write_class_report(out_dir, ordered, summary, note, plots)
+    write_class_report(out_dir, ordered, summary, note, plots, ReportSettings.from_params(unit.params))
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")

@@ -17,20 +17,41 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from pipelines.atomic import atomic_path
+from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
 from pipelines.report.plots import figure, kept_png, png_base64
 from pipelines.results import NOT_RUN, StudentResult
 
-EXAMPLES = 3  # students named per group of failures
-SLOWEST = 10  # submissions listed by runtime
-GROUPS = 3  # most common failure messages shown per check
-BINS = 10  # of the score distribution
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """How much the class report shows (``params.yaml: report``)."""
+
+    bins: int = 10  # of the score distribution
+    failure_groups: int = 3  # most common failure messages shown per check
+    examples: int = 3  # students named per group of failures
+    slowest: int = 10  # submissions listed by runtime
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> ReportSettings:
+        section = params.get("report") or {}
+        unknown = set(section) - {f.name for f in fields(cls)}
+        if unknown:
+            raise DeepgradeError(f"params.yaml: report: unknown key(s) {', '.join(sorted(unknown))}")
+        for key, value in section.items():
+            if not isinstance(value, int) or value < 1:
+                raise DeepgradeError(f"params.yaml: report.{key}: {value!r} is not a whole number of 1 or more")
+        return cls(**section)
+
+
+DEFAULT_SETTINGS = ReportSettings()
 
 _TEMPLATE = jinja2.Template(
     """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ s.assignment }} class report</title>
@@ -74,7 +95,7 @@ function it calls.</p>{% endif %}
 )
 
 
-def summarize(results: list[StudentResult]) -> dict:
+def summarize(results: list[StudentResult], settings: ReportSettings = DEFAULT_SETTINGS) -> dict:
     """The whole class summary (summary.json): scores, statuses, pass rate per check, blind spots."""
     passed: dict[str, list[bool]] = defaultdict(list)
     for r in results:
@@ -100,11 +121,11 @@ def summarize(results: list[StudentResult]) -> dict:
         "pass_rate": {k: sum(v) / len(v) for k, v in sorted(passed.items())},
         "blind_spot_count": sum(len(v) for v in blind.values()),
         "blind_spots": dict(sorted(blind.items())),
-        "runtime": runtime(results),
+        "runtime": runtime(results, settings.slowest),
     }
 
 
-def runtime(results: list[StudentResult]) -> dict[str, Any] | None:
+def runtime(results: list[StudentResult], slowest_shown: int) -> dict[str, Any] | None:
     """Median and largest notebook runtime and peak memory, and the slowest submissions (None when no
     result records them)."""
     timed = [r for r in results if "notebook_seconds" in r.resources]
@@ -112,7 +133,7 @@ def runtime(results: list[StudentResult]) -> dict[str, Any] | None:
         return None
     seconds = [r.resources["notebook_seconds"] for r in timed]
     peaks = [r.resources["peak_memory_mb"] for r in timed if "peak_memory_mb" in r.resources]
-    slowest = sorted(timed, key=lambda r: -r.resources["notebook_seconds"])[:SLOWEST]
+    slowest = sorted(timed, key=lambda r: -r.resources["notebook_seconds"])[:slowest_shown]
     return {
         "median_seconds": statistics.median(seconds), "max_seconds": max(seconds),
         "median_peak_mb": statistics.median(peaks) if peaks else None, "max_peak_mb": max(peaks) if peaks else None,
@@ -135,7 +156,7 @@ def class_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def failure_groups(results: list[StudentResult]) -> dict[str, list[dict[str, Any]]]:
+def failure_groups(results: list[StudentResult], settings: ReportSettings = DEFAULT_SETTINGS) -> dict[str, list[dict[str, Any]]]:
     """Per check, its most common failure messages (numbers masked, so that "rel_error 3e-2" and
     "rel_error 1e-1" are one message): count and example students, most common first."""
     grouped: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -143,8 +164,8 @@ def failure_groups(results: list[StudentResult]) -> dict[str, list[dict[str, Any
         for t in r.tests:
             if t.status not in ("passed", NOT_RUN):
                 grouped[t.name][_masked(t.message or t.status)].append(r.student_id)
-    return {name: [{"message": message, "count": len(who), "students": who[:EXAMPLES]}
-                   for message, who in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0]))[:GROUPS]]
+    return {name: [{"message": message, "count": len(who), "students": who[:settings.examples]}
+                   for message, who in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0]))[:settings.failure_groups]]
             for name, groups in sorted(grouped.items())}
 
 
@@ -152,7 +173,7 @@ def _masked(message: str) -> str:
     return re.sub(r"(?<![\w.])[-+]?\d+(\.\d+)?([eE][-+]?\d+)?", "#", message)[:300]
 
 
-def plot_data(summary: dict[str, Any], results: list[StudentResult]) -> dict[str, str]:
+def plot_data(summary: dict[str, Any], results: list[StudentResult], bins_shown: int) -> dict[str, str]:
     """The CSV files ``dvc plots`` draws (dvc.yaml): pass rate per check, and students per score bin."""
     rates = io.StringIO()
     writer = csv.writer(rates, lineterminator="\n")
@@ -162,25 +183,26 @@ def plot_data(summary: dict[str, Any], results: list[StudentResult]) -> dict[str
     writer = csv.writer(bins, lineterminator="\n")
     writer.writerow(["score", "students"])
     top = summary["max_score"] or 1
-    counts = Counter(min(int(r.score / top * BINS), BINS - 1) for r in results)
+    counts = Counter(min(int(r.score / top * bins_shown), bins_shown - 1) for r in results)
     # Numbered labels: DVC's bar templates sort a nominal axis by its text ("10.4-13" before "2.6-5.2").
-    writer.writerows([f"{b + 1:02d}: {top * b / BINS:g}-{top * (b + 1) / BINS:g}", counts.get(b, 0)] for b in range(BINS))
+    writer.writerows([f"{b + 1:02d}: {top * b / bins_shown:g}-{top * (b + 1) / bins_shown:g}", counts.get(b, 0)]
+                     for b in range(bins_shown))
     return {"pass_rates.csv": rates.getvalue(), "score_distribution.csv": bins.getvalue()}
 
 
-def _histogram(results: list[StudentResult], out_dir: Path) -> str:
+def _histogram(results: list[StudentResult], out_dir: Path, bins: int) -> str:
     """The score distribution as a base64 PNG (kept while the scores stay the same)."""
     scores = [r.score for r in results]
     top = max(r.max_score for r in results) or 1
 
     def draw() -> str:
         fig, ax = figure()
-        ax.hist(scores, bins=BINS, range=(0, top))
+        ax.hist(scores, bins=bins, range=(0, top))
         ax.set_xlabel("score")
         ax.set_ylabel("students")
         return png_base64(fig)
 
-    return kept_png(out_dir, "score_histogram", json.dumps([scores, top]).encode(), draw)
+    return kept_png(out_dir, "score_histogram", json.dumps([scores, top, bins]).encode(), draw)
 
 
 def _pass_rate_chart(summary: dict[str, Any], out_dir: Path) -> str:
@@ -199,33 +221,34 @@ def _pass_rate_chart(summary: dict[str, Any], out_dir: Path) -> str:
 
 
 def render_class_report(results: list[StudentResult], folder: Path, note: str | None = None,
-                        before: dict[str, Any] | None = None) -> tuple[dict, str]:
+                        before: dict[str, Any] | None = None, settings: ReportSettings = DEFAULT_SETTINGS) -> tuple[dict, str]:
     """The summary and the HTML of the class report (plots kept in ``folder``); with ``before`` (the
     class metric of an earlier grading), the figures that moved since."""
-    summary = summarize(results)
+    summary = summarize(results, settings)
     if note:
         summary = {"unsafe_no_sandbox": note, **summary}
-    png = _histogram(results, folder) if results else ""
+    png = _histogram(results, folder, settings.bins) if results else ""
     rates_png = _pass_rate_chart(summary, folder) if summary["pass_rate"] else ""
     moved = None
     if before is not None:
         now = class_metrics(summary)
         moved = [(key, before.get(key, "-"), value) for key, value in now.items() if before.get(key) != value]
-    return summary, _TEMPLATE.render(s=summary, png=png, rates_png=rates_png, failures=failure_groups(results),
+    return summary, _TEMPLATE.render(s=summary, png=png, rates_png=rates_png, failures=failure_groups(results, settings),
                                      moved=moved)
 
 
 def write_class_report(out_dir: Path, results: list[StudentResult], metrics_file: Path | None = None,
-                       note: str | None = None, plots_dir: Path | None = None) -> None:
+                       note: str | None = None, plots_dir: Path | None = None,
+                       settings: ReportSettings = DEFAULT_SETTINGS) -> None:
     """summary.json and class_report.html in ``out_dir``; the class metric to ``metrics_file`` and the
     plots' data to ``plots_dir`` for DVC. ``note``: the batch ran without sandbox (said in each, first)."""
-    summary, html = render_class_report(results, out_dir, note)
+    summary, html = render_class_report(results, out_dir, note, settings=settings)
     files: dict[Path, str] = {out_dir / "summary.json": json.dumps(summary, indent=2),
                               out_dir / "class_report.html": html}
     if metrics_file is not None:
         files[metrics_file] = json.dumps(class_metrics(summary), indent=2)
     if plots_dir is not None:
-        files.update({plots_dir / name: text for name, text in plot_data(summary, results).items()})
+        files.update({plots_dir / name: text for name, text in plot_data(summary, results, settings.bins).items()})
     for path, text in files.items():
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")

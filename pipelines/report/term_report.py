@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from pipelines.atomic import atomic_path
-from pipelines.report.class_report import class_metrics, render_class_report
+from pipelines.report.class_report import DEFAULT_SETTINGS, ReportSettings, class_metrics, render_class_report
 from pipelines.report.results import read_graded
 from pipelines.results import StudentResult
 
@@ -42,7 +42,7 @@ _TERM = jinja2.Template(
 )
 
 
-def write_reports(units: list[str], graded_root: Path, out: Path) -> list[Path]:
+def write_reports(units: list[str], graded_root: Path, out: Path, settings: ReportSettings = DEFAULT_SETTINGS) -> list[Path]:
     """``out/<unit>/class_report.html`` for each unit (with ``metrics.json``, compared at the next run)
     and ``out/term.html``; the paths written."""
     written: list[Path] = []
@@ -52,7 +52,7 @@ def write_reports(units: list[str], graded_root: Path, out: Path) -> list[Path]:
         results = list(read_graded(graded_root / unit).values())
         kept = out / unit / "metrics.json"
         before = json.loads(kept.read_text()) if kept.is_file() else None
-        summary, html = render_class_report(results, out / unit, before=before)
+        summary, html = render_class_report(results, out / unit, before=before, settings=settings)
         metrics[unit] = class_metrics(summary)
         written += [_write(out / unit / "class_report.html", html), _write(kept, json.dumps(metrics[unit], indent=2))]
         for r in results:

@@ -93,3 +93,19 @@ def test_runtime_and_peak_memory_are_summarised_with_the_slowest_submissions(tmp
         4.0, 30.0, 190.0, 950.5)
     assert [r["student_id"] for r in runtime["slowest"]][:3] == ["dan", "bob", "cid"]
     assert "<td>dan</td><td>30.0</td>" in (tmp_path / "class_report.html").read_text()
+
+
+def test_params_say_how_much_the_report_shows(tmp_path: Path) -> None:
+    import pytest
+
+    from pipelines.errors import DeepgradeError
+    from pipelines.report.class_report import ReportSettings
+
+    settings = ReportSettings.from_params({"report": {"bins": 4, "failure_groups": 1, "examples": 2}})
+    assert failure_groups(cohort(), settings)["test_03"] == [
+        {"message": "gradient: rel_error # > #", "count": 3, "students": ["bob", "cid"]}]
+    write_class_report(tmp_path, cohort(), plots_dir=tmp_path / "plots", settings=settings)
+    assert len(list(csv.DictReader((tmp_path / "plots" / "score_distribution.csv").open()))) == 4
+    for section, error in (({"bins": 0}, "report.bins"), ({"colour": 1}, "unknown key")):
+        with pytest.raises(DeepgradeError, match=error):
+            ReportSettings.from_params({"report": section})
