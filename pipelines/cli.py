@@ -61,6 +61,7 @@ def _autograde(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         summary=Path(args.summary) if args.summary else None,
         unsafe_no_sandbox=args.unsafe_no_sandbox,
+        plots=Path(args.plots) if args.plots else None,
     )
     return 0  # the batch ran: whatever the students scored (DESIGN: exit status)
 
@@ -72,6 +73,33 @@ def _examples(args: argparse.Namespace) -> int:
     for assignment in args.assignments:
         for path in make_examples(assignment, Path(args.out) if args.out else examples_dir(assignment)):
             print(path)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pipelines.staff.exports import FORMATS, export
+
+    report = export(args.assignments, Path(args.graded), Path(args.out), tuple(args.format or FORMATS),
+                    Path(args.submitted) if args.submitted else None)
+    for path in report.written:
+        print(path)
+    for note in report.notes:
+        print(f"deepgrade: note: {note}", file=sys.stderr)
+    for result, why in report.missing:
+        print(f"deepgrade: {result.assignment}/{result.student_id} ({result.score:g}/{result.max_score:g}) is in no "
+              f"LMS file: {why}", file=sys.stderr)
+    # A grade that reached no LMS file must not pass unnoticed in a script: exit 1 (files are written).
+    return 1 if report.missing else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.params import load_params
+    from pipelines.report.class_report import ReportSettings
+    from pipelines.report.term_report import write_reports
+
+    settings = ReportSettings.from_params(load_params())
+    for path in write_reports(args.assignments, Path(args.graded), Path(args.out), settings):
+        print(path)
     return 0
 
 
@@ -148,10 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
     p.add_argument("--summary", help="also write the class summary (a DVC metric) to this JSON file")
+    p.add_argument("--plots", help="also write the data of the DVC plots (pass rates, score distribution) to this folder")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="grade even without a working bubblewrap sandbox (student code then runs with your "
                         "rights; every output says so)")
     p.set_defaults(func=_autograde)
+
+    p = sub.add_parser("export", help="write graded units for Gradescope, Canvas, Moodle and nbgrader's feedback "
+                                      "release (exit 1 when a graded student is in no LMS file)")
+    p.add_argument("assignments", nargs="+", metavar="assignment")
+    p.add_argument("--graded", default="graded", help="where autograde wrote each unit: <graded>/<unit> (default graded)")
+    p.add_argument("--out", default="exports", help="where the exports go (default exports)")
+    p.add_argument("--format", action="append", metavar="gradescope|canvas|moodle|nbgrader",
+                   help="only this format (repeatable; default all)")
+    p.add_argument("--submitted", help="nbgrader's submitted/ folder: the timestamp.txt and submission_secret.txt "
+                                       "that nbgrader release_feedback needs beside each feedback")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("report", help="class report of each graded unit (failures grouped, blind spots, what moved "
+                                      "since the last report) and the term's (staff only)")
+    p.add_argument("assignments", nargs="+", metavar="assignment")
+    p.add_argument("--graded", default="graded", help="where autograde wrote each unit: <graded>/<unit> (default graded)")
+    p.add_argument("--out", default="reports", help="where the reports go (default reports)")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
     p.add_argument("assignments", nargs="+", metavar="assignment")

@@ -48,6 +48,12 @@ def gradebook_path(params: dict) -> Path:
     return project_root() / params["grading"]["gradebook"]
 
 
+def roster_path(params: dict) -> Path | None:
+    """The course roster (``params.yaml: exports.roster``, relative to the project); None when not set."""
+    name = (params.get("exports") or {}).get("roster")
+    return project_root() / name if name else None
+
+
 def examples_dir(unit: str) -> Path:
     """Where a unit's generated example submissions go (nbgrader layout below it).
 

@@ -32,6 +32,19 @@ class TestResult:
 
 
 @dataclass
+class Late:
+    """How the late policy (``params.yaml: late``) treated one submission: results.json's ``late``."""
+
+    submitted_at: str | None  # ISO 8601 UTC, from nbgrader's timestamp.txt; None when the submission has none
+    due_at: str  # ISO 8601 UTC, the student's extension included
+    extension_hours: float
+    hours_late: float  # 0 when on time or within the grace period
+    penalty_percent: float  # of the points the submission earned
+    points_deducted: float
+    score_before: float
+
+
+@dataclass
 class StudentResult:
     """One student's outcome; ``to_json`` is results.json (docs/design.md §3)."""
 
@@ -47,6 +60,14 @@ class StudentResult:
     # passed and no exported function the cell's code names failed a hidden test anywhere:
     # {"cell", "error"} each. A grader blind spot for the instructor's class report.
     blind_spots: list[dict[str, str]] = field(default_factory=list)
+    # Visible self-check cells that raised in the student's notebook, with the error the student saw
+    # (from the runner's typed records): the Gradescope export shows them as the visible tests.
+    failed_self_checks: dict[str, str] = field(default_factory=dict)
+    # Set after grading, never cached with the grade: the due date and the submission time decide it.
+    late: Late | None = None
+    # What the notebook runs took: ``notebook_seconds`` (wall clock) and ``peak_memory_mb`` (all the
+    # run's processes together, where a cgroup counted them), measured by the grader.
+    resources: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,4 +78,5 @@ class StudentResult:
     def from_json(cls, data: dict[str, Any]) -> StudentResult:
         data = dict(data)
         data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
+        data["late"] = Late(**data["late"]) if data.get("late") else None
         return cls(**data)

@@ -133,6 +133,15 @@ class Cgroup:
         folder = self.folders["unified" if self.version == 2 else "pids"]
         return _field(folder / "pids.events", "max")
 
+    def peak_memory_bytes(self) -> int | None:
+        """The most memory the group's processes held together at once (None where the kernel keeps no
+        such figure: cgroup v2's ``memory.peak`` came with Linux 5.19)."""
+        folder = self.folders["unified" if self.version == 2 else "memory"]
+        try:
+            return int((folder / ("memory.peak" if self.version == 2 else "memory.max_usage_in_bytes")).read_text())
+        except (OSError, ValueError):
+            return None
+
     def remove(self) -> None:
         """Delete the group (every process in it is gone by then: the sandbox's pid namespace died)."""
         for folder in self.folders.values():

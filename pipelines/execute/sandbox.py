@@ -105,6 +105,8 @@ class SandboxRun:
     report_overflow: bool = False
     # Whole-run bounds that were hit: "memory", "processes", "cpu", "disk" (wall clock: ``timed_out``).
     exceeded: tuple[str, ...] = ()
+    # The run's peak memory, all its processes together, as its cgroup counted it (None without one).
+    peak_memory_bytes: int | None = None
 
     @property
     def killed_by(self) -> str | None:
@@ -380,14 +382,16 @@ def run_sandboxed(
             tail = log.read(8000).decode("utf-8", errors="replace")
         received, overflow = collector.finish() if collector else (b"", False)
         exceeded = [] if ended_by in (None, "wall") else [ended_by]
+        peak = None
         if group is not None:
             exceeded += [b for b, hit in (("memory", group.oom_kills()), ("processes", group.refused_forks())) if hit]
+            peak = group.peak_memory_bytes()
     finally:
         if write_fd >= 0:
             os.close(write_fd)
         if group is not None:
             group.remove()
-    return SandboxRun(returncode, ended_by == "wall", seconds, tail, received, overflow, tuple(exceeded))
+    return SandboxRun(returncode, ended_by == "wall", seconds, tail, received, overflow, tuple(exceeded), peak)
 
 
 def _watch(proc: subprocess.Popen, limits: Limits, job_dir: Path, group: Cgroup | None) -> str | None:

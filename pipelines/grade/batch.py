@@ -45,11 +45,12 @@ from pipelines.grade.intake import Submission
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
 from pipelines.paths import cache_root, gradebook_path
-from pipelines.report.class_report import write_class_report
+from pipelines.report.class_report import ReportSettings, write_class_report
 from pipelines.report.feedback import write_feedback
 from pipelines.report.plots import preload_matplotlib
 from pipelines.report.results import write_grades_csv, write_results_json
 from pipelines.results import StudentResult
+from pipelines.staff.late import settler
 
 console = Console(stderr=True)
 
@@ -213,15 +214,16 @@ def autograde(
     use_cache: bool = True,
     summary: Path | None = None,
     unsafe_no_sandbox: bool = False,
+    plots: Path | None = None,
 ) -> BatchSummary:
     """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; what ran and what was reused.
     Without a working sandbox it refuses, unless ``unsafe_no_sandbox`` (then every output says so)."""
     with _sandbox_mode(unsafe_no_sandbox):
-        return _autograde(assignment, submitted_dir, out_dir, workers, use_cache, summary)
+        return _autograde(assignment, submitted_dir, out_dir, workers, use_cache, summary, plots)
 
 
 def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int, use_cache: bool,
-               summary: Path | None) -> BatchSummary:
+               summary: Path | None, plots: Path | None) -> BatchSummary:
     # A batch reads graders, params and engine as they are now, even in a process that ran one before.
     for cached in (_unit, _keys, _load_params_file):
         cached.cache_clear()
@@ -239,6 +241,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
     diagnostics: list[str] = []
     note = UNSAFE_NOTE if unsafe_no_sandbox() else None
     gradebook = gradebook_path(unit.params)
+    settle = settler(unit.params, assignment)
     pending: dict[str, tuple[Path, str]] = {}
     layers = LayerCache(assignment)
     for sid in students:
@@ -246,7 +249,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
         submission = Submission.read(student_dir, unit.notebooks)  # a first look: grading reads it again
         hit = layers.get("scores", scores_key(assignment, sid, submission)) if use_cache else None
         if hit is not None:
-            results[sid] = StudentResult.from_json(json.loads((hit / "result.json").read_text()))
+            results[sid] = settle(StudentResult.from_json(json.loads((hit / "result.json").read_text())), student_dir)
             _publish(out_dir, results[sid], _execution_of(layers, hit))
         else:
             pending[sid] = (student_dir, submission.digest)
@@ -270,12 +273,12 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
         write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
         started = time.monotonic()
         _grade_pending(assignment, students, pending, workers, data_view, results, diagnostics, out_dir, note,
-                       open_gradebook)
+                       open_gradebook, settle)
         console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
 
     ordered = [results[s] for s in students]
     gradebook_db.mark(gradebook, marker, gradebook_db.results_digest(unit, ordered), gradebook_db.sources_digest(unit))
-    write_class_report(out_dir, ordered, summary, note)
+    write_class_report(out_dir, ordered, summary, note, plots, ReportSettings.from_params(unit.params))
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")
@@ -284,10 +287,12 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
 
 def _grade_pending(assignment: str, students: list[str], pending: dict[str, tuple[Path, str]], workers: int,
                    data_view: Path, results: dict[str, StudentResult], diagnostics: list[str], out_dir: Path,
-                   note: str | None, open_gradebook: Callable[[], Recorder | None]) -> None:
+                   note: str | None, open_gradebook: Callable[[], Recorder | None],
+                   settle: Callable[[StudentResult, Path], StudentResult]) -> None:
     """Grade the students not in the cache (``pending``: their folder and the digest of the batch's
-    first look at it) with ``workers`` processes; as each finishes, write its
-    results.json, feedback, gradebook row and grades.csv (this process is the only writer).
+    first look at it) with ``workers`` processes; as each finishes, apply the late policy
+    (``settle``) and write its results.json, feedback, gradebook row and grades.csv (this process is
+    the only writer).
     ``open_gradebook`` is called once, after the workers are started: opening it imports nbgrader
     (about 0.8 s), which then happens while the workers start and grade the first students."""
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
@@ -302,7 +307,7 @@ def _grade_pending(assignment: str, students: list[str], pending: dict[str, tupl
 
         def finish(sid: str, graded: tuple[dict, list[str], Path | None], record: Recorder | None) -> None:
             data, internal, execution = graded
-            result = StudentResult.from_json(data)
+            result = settle(StudentResult.from_json(data), pending[sid][0])
             results[sid] = result
             if internal:
                 diagnostics.append(f"== {sid}\n" + "\n".join(internal))

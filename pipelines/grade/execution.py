@@ -50,7 +50,8 @@ def execute(job: Job, cache: LayerCache, key: str) -> None:
     if hit is None:
         before = len(job.flags)
         run_notebooks(job)
-        state: dict[str, Any] = {"flags": job.flags[before:], "failed_grade_cells": job.failed_grade_cells}
+        state: dict[str, Any] = {"flags": job.flags[before:], "failed_grade_cells": job.failed_grade_cells,
+                                 "resources": job.resources}
         if job.internal:  # an engine fault is never kept; its exports are still read as regular files only
             job.export_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=job.dir))
             copy_regular_files(job.dir / "export", job.export_dir / "export")
@@ -61,6 +62,7 @@ def execute(job: Job, cache: LayerCache, key: str) -> None:
         state = cache.meta(hit)
         job.flags.extend((status, message) for status, message in state["flags"])
         job.failed_grade_cells.update(dict(state["failed_grade_cells"]))
+        job.resources.update(state.get("resources", {}))
     job.execution = hit
     job.export_dir = hit / "export"
 
@@ -86,6 +88,10 @@ def run_notebooks(job: Job) -> None:
         run = run_sandboxed(argv, job.dir, limits, data_dir=job.data_view, report=True,
                             env={"DEEPGRADE_EXPORT_DIR": "/job/export"}, log_name=f"execute-{name}.log")
         outcome = notebook_outcome(name, run, limits, timeouts)
+        job.resources["notebook_seconds"] = round(job.resources.get("notebook_seconds", 0.0) + run.seconds, 3)
+        if run.peak_memory_bytes is not None:
+            job.resources["peak_memory_mb"] = max(job.resources.get("peak_memory_mb", 0.0),
+                                                  round(run.peak_memory_bytes / 2**20, 1))
         for status, message in outcome.flags:
             job.flag(status, message)
         job.failed_grade_cells.update(outcome.failed_grade_cells)

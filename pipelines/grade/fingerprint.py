@@ -31,8 +31,8 @@ from pipelines.grade.unit import Unit
 from pipelines.paths import ensure_reference_importable, prepared_dir, project_root
 
 # Engine modules that cannot change a grade: reports are rebuilt from cached results on every run,
-# and the rest are other commands.
-NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py",
+# the staff's late policy and exports apply to them after the cache, and the rest are other commands.
+NOT_GRADING = ("report", "staff", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py",
                "export_check.py", "grade/fidelity.py")
 # Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
 PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py", "grade/probe_functions.py",

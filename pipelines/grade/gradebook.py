@@ -22,13 +22,14 @@ import sys
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipelines.atomic import atomic_path
 from pipelines.grade import notebook as nbtools
 from pipelines.grade.unit import Unit
-from pipelines.results import StudentResult
+from pipelines.results import Late, StudentResult
 
 # ``record(results, register)``: what ``recorder`` yields for a batch.
 Recorder = Callable[[list[StudentResult], bool], None]
@@ -169,12 +170,15 @@ def _record_one(gb: Any, unit: Unit, result: StudentResult, manual: set[str], ru
     gb.update_or_create_student(result.student_id)
     # Updated in place, as `nbgrader autograde` does: a regrade must not erase the scores and
     # comments a TA already gave in the formgrader.
-    gb.update_or_create_submission(unit.name, result.student_id)
+    submission = gb.update_or_create_submission(unit.name, result.student_id)
+    _record_late(submission, result.late)
     per_cell: dict[str, float] = defaultdict(float)
     for test in result.tests:
         per_cell[test.cell] += test.points
-    for name in unit.notebooks:
+    for i, name in enumerate(unit.notebooks):
         submitted = gb.find_submission_notebook(Path(name).stem, unit.name, result.student_id)
+        # nbgrader keeps a late penalty per notebook and subtracts their sum: the whole penalty on the first.
+        submitted.late_submission_penalty = (result.late.points_deducted if i == 0 else 0.0) if result.late else None
         for grade in submitted.grades:
             if grade.cell.name not in manual:
                 grade.auto_score = min(per_cell.get(grade.cell.name, 0.0), grade.max_score)
@@ -190,6 +194,21 @@ def _record_one(gb: Any, unit: Unit, result: StudentResult, manual: set[str], ru
             if comment.cell.name in rubrics:
                 parts.append(rubrics[comment.cell.name])
             comment.auto_comment = "\n\n".join(parts) or None
+
+
+def _record_late(submission: Any, late: Late | None) -> None:
+    """The due date, extension and submission time in nbgrader's own columns (naive UTC, as nbgrader
+    keeps them), so that its formgrader and ``nbgrader export`` show the same lateness as deepgrade."""
+    if late is None:
+        return
+    extension = timedelta(hours=late.extension_hours)
+    submission.assignment.duedate = _naive_utc(late.due_at) - extension
+    submission.extension = extension or None
+    submission.timestamp = _naive_utc(late.submitted_at) if late.submitted_at else None
+
+
+def _naive_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC).replace(tzinfo=None)
 
 
 def manual_cells(unit: Unit) -> set[str]:

@@ -31,6 +31,9 @@ class Job:
     # The export cells, read from the restored notebooks before any student code ran: the notebook
     # kernel can rewrite files in the job folder, so the probe step never re-reads them from there.
     export_source: str = ""
+    # What the notebook runs took, measured by the grader: wall seconds, and peak memory in MB where a
+    # cgroup counted it (results.json's ``resources``, for the class report and Gradescope).
+    resources: dict[str, float] = field(default_factory=dict)
 
     def flag(self, status: str, message: str) -> None:
         self.flags.append((status, message))

@@ -6,6 +6,7 @@ grader code or expected arrays, so nothing hidden can leak into it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 from pipelines.atomic import atomic_path
 from pipelines.execute import statuses
 from pipelines.report.plots import figure, kept_png, png_base64
-from pipelines.results import StudentResult
+from pipelines.results import Late, StudentResult
 
 STATUS_HELP = {
     statuses.OK: "Every cell of your notebook ran and every check below was graded.",
@@ -60,11 +61,42 @@ def plots_from_exports(export_dir: Path | None, folder: Path) -> list[dict[str, 
     return plots
 
 
+def late_summary(late: Late) -> str:
+    """One sentence for the student and the LMS: when it was due and submitted, and what it cost."""
+    extension = f" (your extension of {late.extension_hours:g} h included)" if late.extension_hours else ""
+    due = f"Due {_shown(late.due_at)}{extension}"
+    if late.submitted_at is None:
+        return f"{due}; no submission time was recorded, so no late penalty was applied."
+    if late.hours_late <= 0:
+        return f"{due}; submitted {_shown(late.submitted_at)}: on time."
+    return (f"{due}; submitted {_shown(late.submitted_at)}: {late.hours_late:.1f} h late, so {late.penalty_percent:g} % "
+            f"of the points earned were deducted ({late.score_before:g} - {late.points_deducted:g} points).")
+
+
+def _shown(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def feedback_text(result: StudentResult) -> str:
+    """The plain-text summary an LMS shows beside the score (Gradescope's output, Moodle's feedback):
+    the status and what it means, what was said about the submission, and the late policy's verdict.
+    Built from the same results.json fields as feedback.html, so it holds nothing hidden either."""
+    lines = [f"{result.assignment}: {result.score:g} / {result.max_score:g} autograded points, status {result.status}. "
+             f"{STATUS_HELP.get(result.status, '')}".strip()]
+    if result.manual_points_pending:
+        lines.append(f"{result.manual_points_pending:g} more points are graded by hand.")
+    if result.late:
+        lines.append(late_summary(result.late))
+    lines.extend(result.messages)
+    return "\n".join(lines)
+
+
 def write_feedback(out_dir: Path, result: StudentResult, export_dir: Path | None) -> Path:
     folder = out_dir / result.student_id
     folder.mkdir(parents=True, exist_ok=True)
     html = _env.get_template("feedback.html.j2").render(
-        r=result, status_help=STATUS_HELP.get(result.status, ""), plots=plots_from_exports(export_dir, folder)
+        r=result, status_help=STATUS_HELP.get(result.status, ""), plots=plots_from_exports(export_dir, folder),
+        late=late_summary(result.late) if result.late else "",
     )
     path = folder / "feedback.html"
     with atomic_path(path) as tmp:

@@ -1,12 +1,15 @@
-"""The machine-readable outputs of a batch (docs/design.md §3 contract): grades.csv and results.json."""
+"""The machine-readable outputs of a batch (docs/design.md §3 contract): grades.csv and results.json,
+written by the batch and read back by the reports and exports."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 from pipelines.atomic import atomic_path
+from pipelines.errors import DeepgradeError
 from pipelines.results import StudentResult
 
 GRADES_COLUMNS = ("student_id", "assignment", "score", "max_score", "status")
@@ -33,3 +36,21 @@ def write_grades_csv(out_dir: Path, results: list[StudentResult], note: str | No
         for r in sorted(results, key=lambda r: r.student_id):
             writer.writerow([r.student_id, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status])
     return path
+
+
+def read_graded(folder: Path) -> dict[str, StudentResult]:
+    """Every student of one graded unit (``grades.csv``'s rows, in its order) with their results.json."""
+    grades = folder / "grades.csv"
+    if not grades.is_file():
+        raise DeepgradeError(f"{grades} does not exist: grade the unit first (deepgrade autograde ... --out {folder})")
+    lines = [line for line in grades.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    reader = csv.DictReader(io.StringIO("\n".join(lines)))
+    if tuple(reader.fieldnames or ()) != GRADES_COLUMNS:
+        raise DeepgradeError(f"{grades}: expected the columns {','.join(GRADES_COLUMNS)}")
+    results = {}
+    for row in reader:
+        path = folder / row["student_id"] / "results.json"
+        if not path.is_file():
+            raise DeepgradeError(f"{path} is missing although grades.csv has a row for {row['student_id']}; grade again")
+        results[row["student_id"]] = StudentResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+    return results

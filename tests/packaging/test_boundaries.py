@@ -43,8 +43,10 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-# What the reports may read: plain results, statuses, plots and file helpers; never the grading engine.
-REPORT_MAY_IMPORT = ("pipelines.results", "pipelines.execute.statuses", "pipelines.report", "pipelines.atomic")
+# What the reports may read: plain results, statuses, plots, file helpers and the error they raise on
+# a bad input; never the grading engine.
+REPORT_MAY_IMPORT = ("pipelines.results", "pipelines.execute.statuses", "pipelines.report", "pipelines.atomic",
+                     "pipelines.errors")
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "pipelines" / "report").rglob("*.py")), ids=lambda p: p.name)
