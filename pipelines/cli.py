@@ -65,6 +65,15 @@ def _autograde(args: argparse.Namespace) -> int:
     return 0  # the batch ran: whatever the students scored (DESIGN: exit status)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from pipelines.paths import examples_dir, project_root
+    from pipelines.replay import print_replay
+
+    graded = Path(args.graded) if args.graded else project_root() / "graded" / args.assignment
+    submitted = Path(args.submitted) if args.submitted else examples_dir(args.assignment)
+    return print_replay(args.assignment, args.student, graded, submitted)
+
+
 def _examples(args: argparse.Namespace) -> int:
     from pipelines.examples import make_examples
     from pipelines.paths import examples_dir
@@ -152,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade even without a working bubblewrap sandbox (student code then runs with your "
                         "rights; every output says so)")
     p.set_defaults(func=_autograde)
+
+    p = sub.add_parser("replay", help="grade one submission again with the versions its results.json records "
+                                      "(an appeal): the differences per test, or which version is unavailable")
+    p.add_argument("assignment")
+    p.add_argument("student")
+    p.add_argument("--graded", help="the autograde output holding <student>/results.json (default: graded/<assignment>)")
+    p.add_argument("--submitted", help="the submission folder that was graded (default: examples/<assignment>/submitted)")
+    p.set_defaults(func=_replay)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
     p.add_argument("assignments", nargs="+", metavar="assignment")

@@ -47,6 +47,10 @@ class StudentResult:
     # passed and no exported function the cell's code names failed a hidden test anywhere:
     # {"cell", "error"} each. A grader blind spot for the instructor's class report.
     blind_spots: list[dict[str, str]] = field(default_factory=list)
+    # What produced this grade (``pipelines.grade.provenance``): hashes of the submission, source,
+    # graders, reference, params and engine, the data version, seed, device, sandbox limits, packages
+    # and the checkout's commit, for ``deepgrade replay``. Instructor-only: feedback never shows it.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -38,7 +38,7 @@ NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "valid
 PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py", "grade/probe_functions.py",
                "grade/chain.py", "grade/probe_values.py", "grade/probe_models.py")
 SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",
-               "grade/fingerprint.py", "grade/submission.py", "results.py")
+               "grade/fingerprint.py", "grade/submission.py", "grade/provenance.py", "results.py")
 
 
 def _package_dir(package: types.ModuleType) -> Path:
@@ -54,6 +54,15 @@ def grading_engine_files() -> list[Path]:
         f for f in engine.rglob("*.py")
         if "__pycache__" not in f.parts and not {f.relative_to(engine).parts[0], f.relative_to(engine).as_posix()} & set(NOT_GRADING)
     ) + kit
+
+
+def reference_dir() -> Path:
+    """The reference library graders compare with: the checkout's reference/ when there is one (what
+    the graders import), else the installed package."""
+    local = project_root() / "reference"
+    if local.is_dir():
+        return local
+    return _package_dir(ensure_reference_importable())
 
 
 def engine_files(layer: str) -> list[Path]:
@@ -132,18 +141,21 @@ class Fingerprints:
 
     @cached_property
     def scores_static(self) -> str:
-        ensure_reference_importable()
-        import reference
-
-        # The checkout's reference/ when there is one (what the graders import), else the installed one.
-        local = project_root() / "reference"
         d = Digest("scores")
         d.path("graders", self.unit.graders_dir)
-        d.path("reference", local if local.is_dir() else _package_dir(reference))
+        d.path("reference", reference_dir())
         d.path("params.yaml", project_root() / "params.yaml")
         for f in engine_files("scores") + engine_files("probes"):
             d.path(f"engine/{f.name}", f)
         return d.hexdigest()
+
+    @cached_property
+    def provenance(self) -> dict[str, Any]:
+        """What every grade of this batch was produced by, less the submission (``pipelines.grade.provenance``):
+        computed once per batch, as the keys are."""
+        from pipelines.grade.provenance import batch_record
+
+        return batch_record(self.unit)
 
     def execution(self, submission_digest: str) -> str:
         """Not keyed by the student: nothing of a notebook run depends on who handed it in, so identical

@@ -64,7 +64,8 @@ def grade_submission(unit: Unit, student_id: str, submission: Submission, job_di
         internal = plugin.internal_errors
         spots = blind_spots(unit, job.failed_grade_cells, tests, caught_functions(tests, plugin.probes_used, layers.specs))
     total = round(sum(t.points for t in tests), 6)
-    result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual, spots)
+    result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual, spots,
+                           {**keys.provenance, "submission": submission.digest})
     return result, job.internal + internal, job.execution
 
 
