@@ -74,6 +74,17 @@ def _replay(args: argparse.Namespace) -> int:
     return print_replay(args.assignment, args.student, graded, submitted)
 
 
+def _similarity(args: argparse.Namespace) -> int:
+    from pipelines.report.similarity_view import write_similarity_report
+
+    out = Path(args.out)
+    flagged = write_similarity_report(args.assignment, Path(args.submitted_dir), out)
+    for pair in flagged:
+        print(f"{pair.a} & {pair.b}: {100 * pair.score:.0f} % ({pair.shared} shared fingerprints)")
+    print(f"{len(flagged)} pair(s) flagged; staff only: {out / 'similarity.html'}")
+    return 0
+
+
 def _examples(args: argparse.Namespace) -> int:
     from pipelines.examples import make_examples
     from pipelines.paths import examples_dir
@@ -169,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graded", help="the autograde output holding <student>/results.json (default: graded/<assignment>)")
     p.add_argument("--submitted", help="the submission folder that was graded (default: examples/<assignment>/submitted)")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("similarity", help="rank pairs of submissions whose export cells are alike (staff only): "
+                                          "similarity.json and a side-by-side similarity.html")
+    p.add_argument("assignment")
+    p.add_argument("submitted_dir", help="<submitted_dir>/<student_id>/<assignment>/<notebook>.ipynb")
+    p.add_argument("--out", required=True, help="the staff's folder for the report (never a student's folder)")
+    p.set_defaults(func=_similarity)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
     p.add_argument("assignments", nargs="+", metavar="assignment")
