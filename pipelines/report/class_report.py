@@ -14,8 +14,11 @@ from pipelines.results import NOT_RUN, StudentResult
 
 _TEMPLATE = jinja2.Template(
     """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ s.assignment }} class report</title>
-<style>body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem}
-td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}</style></head><body>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem} img{max-width:100%;height:auto}
+table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;overflow-wrap:anywhere}</style>
+</head><body>
 <h1>{{ s.assignment }}: class report</h1>
 {% if s.unsafe_no_sandbox %}<p style="color:#b00;font-weight:bold">{{ s.unsafe_no_sandbox }}</p>{% endif %}
 <p>{{ s.students }} submissions; mean {{ "%.2f"|format(s.mean_score) }} / {{ "%g"|format(s.max_score) }}; statuses:

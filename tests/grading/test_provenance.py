@@ -26,13 +26,6 @@ from pipelines.params import _load
 from tests.grading import toy
 from tests.grading.conftest import FAST_LIMITS, REPO
 
-WRONG_GRADIENT = """\
-import numpy as np
-
-
-def quad(x, w):
-    return 0.5 * float(np.sum(w * x * x)), 2 * w * x
-"""
 GRADER = Path("assignments") / toy.UNIT / "graders" / "test_quad.py"
 # An edit of the graders that fails every correct value (committed after the grading being appealed).
 HARSHER = ("0.5 * np.sum(w * x * x), tolerance", "0.6 * np.sum(w * x * x), tolerance")
@@ -64,7 +57,7 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     shutil.copytree(REPO / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
     (root / ".gitignore").write_text("/graded*/\n/.cache/\n/gradebook.db\n/submitted/\n")
     toy.submission(root, "ann")
-    toy.submission(root, "bob", WRONG_GRADIENT)
+    toy.submission(root, "bob", toy.WRONG_GRADIENT)
     git(root, "init", "-q")
     graded_at = commit_all(root, "the course as graded")
     with pytest.MonkeyPatch.context() as mp:

@@ -10,12 +10,8 @@ the source are the source with one edit: near-copies by construction, so not use
 from __future__ import annotations
 
 import ast
-import builtins
-import io
 import json
-import keyword
 import textwrap
-import tokenize
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,41 +28,10 @@ from pipelines.report.similarity_view import starter_code
 from pipelines.similarity import Settings, compare, fingerprint, starter_hashes
 from tests.grading import toy
 from tests.grading.conftest import FAST_LIMITS
+from tests.report.copies import ANN, CID, disguised, reformatted, renamed, reordered
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = sorted(p.parent.name for p in (REPO / "assignments").glob("*/fidelity.yaml"))
-KEPT = set(keyword.kwlist) | set(dir(builtins)) | {"np", "torch", "nn", "F", "self"}
-
-
-def renamed(code: str) -> str:
-    """Every name a student chooses (variables, parameters, functions, classes) renamed consistently."""
-    out, previous, names = [], "", {}
-    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-        text = tok.string
-        if tok.type == tokenize.NAME and text not in KEPT and previous != ".":
-            text = names.setdefault(text, f"{text[0]}_{len(names)}")
-        out.append((tok.type, text))
-        previous = tok.string
-    return tokenize.untokenize(out)
-
-
-def reformatted(code: str) -> str:
-    """Laid out again by ``ast.unparse``: comments gone, other spacing, quotes and parentheses, blank lines."""
-    return ast.unparse(ast.parse(code))
-
-
-def reordered(code: str) -> str:
-    """The top-level definitions in the opposite order (statements outside them first)."""
-    tree = ast.parse(code)
-    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
-    tree.body = [n for n in tree.body if n not in defs] + defs[::-1]
-    return ast.unparse(tree)
-
-
-def disguised(code: str) -> str:
-    return reordered(renamed(code))
-
-
 def settings() -> Settings:
     return Settings.from_params(load_params(REPO / "params.yaml"))
 
@@ -123,39 +88,6 @@ def test_code_that_does_not_tokenize_is_compared_up_to_the_error() -> None:
     code = "def f(x):\n    total = 0\n    for i in range(len(x)):\n        total += x[i] * x[i] - 1\n    return total\n"
     broken = fingerprint(code + 'def g(:\n    """never closed\n', set(), s).functions
     assert broken["f"] == fingerprint(code, set(), s).functions["f"]
-
-
-ANN = """\
-import numpy as np
-
-
-def _weighted_squares(x, w):
-    total = 0.0
-    for xi, wi in zip(x.ravel(), w.ravel()):
-        total += wi * xi * xi
-    return total
-
-
-def _gradient(x, w):
-    grad = np.empty_like(x)
-    for i in range(x.size):
-        grad.flat[i] = w.flat[i] * x.flat[i]
-    return grad
-
-
-def quad(x, w):
-    \"\"\"0.5 * sum(w * x**2) and its gradient w.r.t. x.\"\"\"
-    value = 0.5 * _weighted_squares(x, w)
-    return float(value), _gradient(x, w)
-"""
-CID = """\
-import numpy as np
-
-
-def quad(x, w):
-    wx = np.multiply(w, x)
-    return 0.5 * float(np.dot(wx.ravel(), x.ravel())), wx
-"""
 
 
 @pytest.fixture
