@@ -75,7 +75,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _similarity(args: argparse.Namespace) -> int:
-    from pipelines.report.similarity_view import write_similarity_report
+    from pipelines.similarity_report import write_similarity_report
 
     out = Path(args.out)
     flagged = write_similarity_report(args.assignment, Path(args.submitted_dir), out)

@@ -16,7 +16,7 @@ holds them; each definition is also matched with the other's definition that sha
 for the side-by-side view. A pair is flagged when it reaches
 ``params.yaml: similarity.threshold`` with at least ``similarity.min_shared`` shared fingerprints (a
 few short functions that everyone writes alike are no evidence). For staff only: the report it feeds
-(``pipelines/report/similarity_view.py``) is never written into a student's folder.
+(``pipelines/similarity_report.py``) is never written into a student's folder.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ import yaml
 from pipelines.grade.batch import autograde
 from pipelines.params import _load
 from pipelines.report.feedback import write_feedback
-from pipelines.report.similarity_view import write_similarity_report
 from pipelines.results import StudentResult
+from pipelines.similarity_report import write_similarity_report
 from tests.grading import toy
 from tests.grading.conftest import FAST_LIMITS, REPO
 from tests.report.copies import ANN, disguised

@@ -24,8 +24,8 @@ from pipelines.grade import notebook as nbtools
 from pipelines.grade.fidelity import apply_variant, load_variants
 from pipelines.grade.unit import Unit
 from pipelines.params import _load, load_params
-from pipelines.report.similarity_view import starter_code
 from pipelines.similarity import Settings, compare, fingerprint, starter_hashes
+from pipelines.similarity_report import starter_code
 from tests.grading import toy
 from tests.grading.conftest import FAST_LIMITS
 from tests.report.copies import ANN, CID, disguised, reformatted, renamed, reordered
