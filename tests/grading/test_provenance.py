@@ -129,7 +129,8 @@ def test_replay_grades_with_the_recorded_commit(course: dict, capsys: pytest.Cap
 
 
 def test_replay_shows_each_test_that_differs(course: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    """A recorded grade that the recorded versions do not give again: each differing test is shown."""
+    """A recorded grade that the recorded versions do not give again: each differing test is shown, and
+    a package version that differs is named beside the result."""
     root = Path(str(course["root"]))
     shutil.copytree(root / "graded", root / "graded-edited")
     bob = recorded(root, "bob", "graded-edited")
@@ -137,9 +138,11 @@ def test_replay_shows_each_test_that_differs(course: dict, capsys: pytest.Captur
     assert test["status"] == "failed"
     test.update(points=test["max_points"], status="passed", message="")
     bob["score"] += test["max_points"]
+    bob["provenance"]["packages"]["numpy"] = "1.0.0"  # a version a replay cannot restore: said, not refused
     (root / "graded-edited" / "bob" / "results.json").write_text(json.dumps(bob))
     code, out, _ = replay(capsys, root, "bob", "graded-edited")
     assert code == 1
+    assert f"not restored (package versions differ): packages.numpy: recorded 1.0.0, now {np.__version__}" in out
     assert f"{test['name']}:\n    recorded: 1/1 passed\n    replayed: 0/1 failed" in out
     assert "score:" in out and "every test as recorded" not in out
 
