@@ -66,6 +66,26 @@ def _autograde(args: argparse.Namespace) -> int:
     return 0  # the batch ran: whatever the students scored (DESIGN: exit status)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from pipelines.paths import examples_dir, project_root
+    from pipelines.replay import print_replay
+
+    graded = Path(args.graded) if args.graded else project_root() / "graded" / args.assignment
+    submitted = Path(args.submitted) if args.submitted else examples_dir(args.assignment)
+    return print_replay(args.assignment, args.student, graded, submitted)
+
+
+def _similarity(args: argparse.Namespace) -> int:
+    from pipelines.similarity_report import write_similarity_report
+
+    out = Path(args.out)
+    flagged = write_similarity_report(args.assignment, Path(args.submitted_dir), out)
+    for pair in flagged:
+        print(f"{pair.a} & {pair.b}: {100 * pair.score:.0f} % ({pair.shared} shared fingerprints)")
+    print(f"{len(flagged)} pair(s) flagged; staff only: {out / 'similarity.html'}")
+    return 0
+
+
 def _examples(args: argparse.Namespace) -> int:
     from pipelines.examples import make_examples
     from pipelines.paths import examples_dir
@@ -199,6 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graded", default="graded", help="where autograde wrote each unit: <graded>/<unit> (default graded)")
     p.add_argument("--out", default="reports", help="where the reports go (default reports)")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("replay", help="grade one submission again with the versions its results.json records "
+                                      "(an appeal): the differences per test, or which version is unavailable")
+    p.add_argument("assignment")
+    p.add_argument("student")
+    p.add_argument("--graded", help="the autograde output holding <student>/results.json (default: graded/<assignment>)")
+    p.add_argument("--submitted", help="the submission folder that was graded (default: examples/<assignment>/submitted)")
+    p.set_defaults(func=_replay)
+
+    p = sub.add_parser("similarity", help="rank pairs of submissions whose export cells are alike (staff only): "
+                                          "similarity.json and a side-by-side similarity.html")
+    p.add_argument("assignment")
+    p.add_argument("submitted_dir", help="<submitted_dir>/<student_id>/<assignment>/<notebook>.ipynb")
+    p.add_argument("--out", required=True, help="the staff's folder for the report (never a student's folder)")
+    p.set_defaults(func=_similarity)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
     p.add_argument("assignments", nargs="+", metavar="assignment")

@@ -68,6 +68,10 @@ class StudentResult:
     # What the notebook runs took: ``notebook_seconds`` (wall clock) and ``peak_memory_mb`` (all the
     # run's processes together, where a cgroup counted them), measured by the grader.
     resources: dict[str, float] = field(default_factory=dict)
+    # What produced this grade (``pipelines.grade.provenance``): hashes of the submission, source,
+    # graders, reference, params and engine, the data version, seed, device, sandbox limits, packages
+    # and the checkout's commit, for ``deepgrade replay``. Instructor-only: feedback never shows it.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

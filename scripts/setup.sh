@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything deepgrade needs on a fresh Debian machine with Python 3.11:
-# the system packages the sandbox needs (bubblewrap), then a virtual environment in .venv
+# the system packages the sandbox needs (bubblewrap) and the browser tests need (chromium,
+# chromium-driver), then a virtual environment in .venv
 # holding deepgrade and its Python dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+# Headless Chromium and its WebDriver: tests/report/test_browser.py renders the reports in them.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v "$PYTHON" >/dev/null 2>&1 || need_apt+=(python3.11)
 if command -v "$PYTHON" >/dev/null 2>&1 && ! "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1; then
     need_apt+=(python3.11-venv)

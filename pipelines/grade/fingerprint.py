@@ -33,12 +33,12 @@ from pipelines.paths import ensure_reference_importable, prepared_dir, project_r
 # Engine modules that cannot change a grade: reports are rebuilt from cached results on every run,
 # the staff's late policy and exports apply to them after the cache, and the rest are other commands.
 NOT_GRADING = ("report", "staff", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py",
-               "export_check.py", "grade/fidelity.py")
+               "export_check.py", "grade/fidelity.py", "replay.py", "similarity.py", "similarity_report.py")
 # Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
 PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py", "grade/probe_functions.py",
                "grade/chain.py", "grade/probe_values.py", "grade/probe_models.py")
 SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",
-               "grade/fingerprint.py", "grade/submission.py", "results.py")
+               "grade/fingerprint.py", "grade/submission.py", "grade/provenance.py", "results.py")
 
 
 def _package_dir(package: types.ModuleType) -> Path:
@@ -54,6 +54,15 @@ def grading_engine_files() -> list[Path]:
         f for f in engine.rglob("*.py")
         if "__pycache__" not in f.parts and not {f.relative_to(engine).parts[0], f.relative_to(engine).as_posix()} & set(NOT_GRADING)
     ) + kit
+
+
+def reference_dir() -> Path:
+    """The reference library graders compare with: the checkout's reference/ when there is one (what
+    the graders import), else the installed package."""
+    local = project_root() / "reference"
+    if local.is_dir():
+        return local
+    return _package_dir(ensure_reference_importable())
 
 
 def engine_files(layer: str) -> list[Path]:
@@ -132,18 +141,21 @@ class Fingerprints:
 
     @cached_property
     def scores_static(self) -> str:
-        ensure_reference_importable()
-        import reference
-
-        # The checkout's reference/ when there is one (what the graders import), else the installed one.
-        local = project_root() / "reference"
         d = Digest("scores")
         d.path("graders", self.unit.graders_dir)
-        d.path("reference", local if local.is_dir() else _package_dir(reference))
+        d.path("reference", reference_dir())
         d.path("params.yaml", project_root() / "params.yaml")
         for f in engine_files("scores") + engine_files("probes"):
             d.path(f"engine/{f.name}", f)
         return d.hexdigest()
+
+    @cached_property
+    def provenance(self) -> dict[str, Any]:
+        """What every grade of this batch was produced by, less the submission (``pipelines.grade.provenance``):
+        computed once per batch, as the keys are."""
+        from pipelines.grade.provenance import batch_record
+
+        return batch_record(self.unit)
 
     def execution(self, submission_digest: str) -> str:
         """Not keyed by the student: nothing of a notebook run depends on who handed it in, so identical

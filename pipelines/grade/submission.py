@@ -66,7 +66,8 @@ def grade_submission(unit: Unit, student_id: str, submission: Submission, job_di
     total = round(sum(t.points for t in tests), 6)
     failed_checks = {cell: error[:300] for cell, error in job.failed_grade_cells.items() if cell in unit.self_check_uses}
     result = StudentResult(student_id, unit.name, total, max_score, job.status, tests, job.notes, manual, spots,
-                           failed_checks, resources=job.resources)
+                           failed_checks, resources=job.resources,
+                           provenance={**keys.provenance, "submission": submission.digest})
     return result, job.internal + internal, job.execution
 
 

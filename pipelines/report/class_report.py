@@ -57,8 +57,9 @@ _TEMPLATE = jinja2.Template(
     """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ s.assignment }} class report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem}
-table{border-collapse:collapse;max-width:100%} td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top}
-td{overflow-wrap:anywhere} img{max-width:100%;height:auto} small{color:#555}</style></head><body>
+table{border-collapse:collapse;max-width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+img{max-width:100%;height:auto} small{color:#555}</style></head><body>
 <h1>{{ s.assignment }}: class report</h1>
 {% if s.unsafe_no_sandbox %}<p style="color:#b00;font-weight:bold">{{ s.unsafe_no_sandbox }}</p>{% endif %}
 <p>{{ s.students }} submissions; mean {{ "%.2f"|format(s.mean_score) }}, median {{ "%g"|format(s.median_score) }}

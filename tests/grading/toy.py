@@ -36,6 +36,15 @@ def quad(x, w):
     ### END SOLUTION
 """
 
+# An export cell whose gradient is twice what it should be (the value is right).
+WRONG_GRADIENT = """\
+import numpy as np
+
+
+def quad(x, w):
+    return 0.5 * float(np.sum(w * x * x)), 2 * w * x
+"""
+
 GRADERS = '''
 import numpy as np
 
