@@ -115,12 +115,14 @@ def test_feedback_shows_its_plots_fits_a_phone_and_leaks_nothing(graded: Path, b
     assert not [s for s in secrets(graded, student) if s in source]
 
 
-def test_the_class_report_shows_its_histogram_and_fits_a_phone(graded: Path, browser: Any) -> None:
+def test_the_class_report_shows_its_plots_and_fits_a_phone(graded: Path, browser: Any) -> None:
     page = graded / "graded" / "class_report.html"
     render(browser, page, 1024, "class-report")
     phone = render(browser, page, PHONE, "class-report")
     assert fits(phone), f"{phone['scroll']} px wide in a {PHONE} px window"
-    assert [(i["alt"], i["loaded"]) for i in phone["images"]] == [("score distribution", True)]
+    assert [(i["alt"], i["loaded"]) for i in phone["images"]] == [
+        ("score distribution", True), ("share of students passing each check", True)]
+    assert all(image["width"] <= PHONE for image in phone["images"])
     assert "3 submissions" in phone["text"] and "_weighted_squares" not in browser.page_source
 
 
