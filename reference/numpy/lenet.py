@@ -21,7 +21,7 @@ columns not filling a window (Theano's ``ignore_border=True``); float64.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,7 +97,11 @@ class LeNetConvPoolLayer:
         return dx, {"W": dW, "b": dpre.sum(axis=(0, 2, 3))}
 
 
-ACTIVATIONS = {"tanh": (np.tanh, lambda out: 1.0 - out * out), "relu": (lambda a: np.maximum(a, 0), lambda out: out > 0)}
+# activation -> (the function, its derivative from the function's output)
+ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
+    "tanh": (np.tanh, lambda out: 1.0 - out * out),
+    "relu": (lambda a: np.maximum(a, 0), lambda out: out > 0),
+}
 
 
 class LeNet:
@@ -156,7 +160,7 @@ class LeNet:
         bound = glorot_bound(n_flat, hidden_dim)
         params["W3"], params["b3"] = rng.uniform(-bound, bound, (n_flat, hidden_dim)), np.zeros(hidden_dim)
         params["W4"], params["b4"] = np.zeros((hidden_dim, num_classes)), np.zeros(num_classes)
-        self.params = {name: value.astype(dtype) for name, value in params.items()}
+        self.params: dict[str, np.ndarray] = {name: value.astype(dtype) for name, value in params.items()}
 
     def _conv_pool(self, x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
         conv, conv_cache = conv_forward_fast(x, W, np.zeros_like(b), self.conv_param)
