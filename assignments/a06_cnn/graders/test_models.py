@@ -370,15 +370,14 @@ def _accuracy_check(exported, heldout, threshold, note, *, name: str, dataset: s
     check_shape(f"{fn}: the exported test predictions", predictions, labels.shape)
     accuracy = float(np.mean(predictions == labels))
     bar = threshold(key)
-    provisional = " (a provisional threshold: not yet calibrated on the full data)" if threshold("provisional") else ""
     if error:
         check_true(1 - accuracy <= bar, f"{fn}: test error {100 * (1 - accuracy):.2f} % on {labels.size} test images; "
-                                        f"at most {100 * bar:g} % was required{provisional}.")
-        note(f"test error {100 * (1 - accuracy):.2f} % on {labels.size} test images (at most {100 * bar:g} %{provisional})")
+                                        f"at most {100 * bar:g} % was required.")
+        note(f"test error {100 * (1 - accuracy):.2f} % on {labels.size} test images (at most {100 * bar:g} %)")
     else:
         check_true(accuracy >= bar, f"{fn}: test accuracy {accuracy:.3f} on {labels.size} test images; at least "
-                                    f"{bar:g} was required{provisional}.")
-        note(f"test accuracy {accuracy:.3f} on {labels.size} test images (at least {bar:g}{provisional})")
+                                    f"{bar:g} was required.")
+        note(f"test accuracy {accuracy:.3f} on {labels.size} test images (at least {bar:g})")
 
 
 @points(4, cell="convnet_accuracy")
