@@ -141,9 +141,14 @@ def convnet_float32(rng):
     """A float32 model on float64 images; positive images and parameters, so that no score is a sum that
     cancels to near 0 (float32 rounding then stays ~1e-7 relative)."""
     X, _, params = _convnet_inputs(rng)
+    params32 = {k: np.abs(v).astype(np.float32) for k, v in params.items()}
+    k = CONVNET["filter_size"]
     return {"steps": [step("net", "ThreeLayerConvNet", **CONVNET),
-                      assign("set", ref("net").attr("params"), {k: np.abs(v).astype(np.float32) for k, v in params.items()}),
-                      step("scores", ref("net").attr("loss"), np.abs(X))]}
+                      assign("set", ref("net").attr("params"), params32),
+                      step("scores", ref("net").attr("loss"), np.abs(X)),
+                      # the student's sandwich on the same float32 input: the composition candidate
+                      step("c1", "conv_relu_pool_forward", np.abs(X).astype(np.float32), params32["W1"], params32["b1"],
+                           {"stride": 1, "pad": (k - 1) // 2}, dict(POOL))]}
 
 
 @probe("ThreeLayerConvNet", timeout=OVERFIT_TIMEOUT)
@@ -301,12 +306,25 @@ def test_convnet_loss_and_gradients(result, tolerance):
 
 
 @points(1, cell="check_three_layer_convnet")
-def test_convnet_own_numeric_gradient(result, tolerance):
+def test_convnet_own_numeric_gradient(result, tolerance, note):
     """ThreeLayerConvNet.loss: grads['W1'] agrees with centered differences of your own loss."""
     run = result("convnet_loss")
-    check_close("ThreeLayerConvNet.loss(X, y): grads['W1'] against your own numeric gradient (centered differences "
-                "of your loss)", run.step("lg").entry(1, "W1")[run.numeric_grad_index], run.numeric_grad,
-                tolerance("numeric_gradient"))
+    try:
+        check_close("ThreeLayerConvNet.loss(X, y): grads['W1'] against your own numeric gradient (centered "
+                    "differences of your loss)", run.step("lg").entry(1, "W1")[run.numeric_grad_index], run.numeric_grad,
+                    tolerance("numeric_gradient"))
+    except StudentCheckFailed:
+        # A conv_relu_pool whose forward and backward passes disagree (charged in its own cell) makes the
+        # model's loss and gradient disagree too: not held against a model that composes it correctly.
+        try:
+            layers_wrong = not _check_model(run, "ThreeLayerConvNet", ["scores", *CONVNET_GRADS],
+                                            _convnet_candidates(run), tolerance, CONVNET_REG)
+        except StudentCheckFailed:
+            layers_wrong = False
+        if not layers_wrong:
+            raise
+        note("grads['W1'] disagrees with the numeric gradient of your loss, as your conv_relu_pool layer's do: "
+             "not held against the model")
 
 
 @points(1, cell="check_three_layer_convnet")
@@ -327,8 +345,15 @@ def test_convnet_float32(result, tolerance):
     model = ThreeLayerConvNet(**{**CONVNET, "input_dim": tuple(CONVNET["input_dim"])}, dtype=np.float64)
     model.params = params
     scores = run.step("scores").returned(0)
-    check_close("ThreeLayerConvNet.loss(X) of a float32 model: the scores", scores, model.loss(run.step("scores").args[0]),
-                tolerance("float32"))
+    # Against the reference, or else against the student's own conv_relu_pool composed with the given
+    # layers (a sandwich or fast-layer bug is charged where those are graded).
+    h1 = np.asarray(run.step("c1").returned(0), dtype=np.float64)
+    composed = None
+    if h1.ndim == 4 and h1.shape[0] == scores.shape[0] and h1[0].size == params["W2"].shape[0]:
+        composed = affine_relu_forward(h1, params["W2"], params["b2"])[0] @ params["W3"] + params["b3"]
+    if not (composed is not None and np.shape(scores) == composed.shape and rel_error(scores, composed) <= tolerance("float32")):
+        check_close("ThreeLayerConvNet.loss(X) of a float32 model: the scores", scores,
+                    model.loss(run.step("scores").args[0]), tolerance("float32"))
     check_true(scores.dtype == np.float32, f"ThreeLayerConvNet.loss(X) of a float32 model returned {scores.dtype} scores; "
                                            "cast X to the model's dtype.")
 
