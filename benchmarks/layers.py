@@ -7,10 +7,11 @@ forward + backward together, on the course's shapes:
 * conv: x (64, 3, 32, 32) float64, w (32, 3, 3, 3), stride 1, pad 1;
 * max pool: 2x2, stride 2, on the conv's output shape (64, 32, 32, 32).
 
-Every figure is the median of several rounds that alternate between the implementations in one
-process, so a burst of load on the machine hits them all alike. The naive layers are timed on a
-smaller batch and scaled per example to the full batch (the output says so). Thread counts are left
-at their defaults and printed.
+Every time is the median of several rounds that alternate between the implementations in one
+process, and every ratio is the median over rounds of the ratio within a round (paired), so a burst
+of load on the machine hits both sides of a ratio alike. The naive layers are timed on a smaller
+batch and scaled per example to the full batch (the output says so). Thread counts are left at their
+defaults and printed.
 
     python benchmarks/layers.py [--rounds 7] [--naive-batch 2] [--device cuda]
 """
@@ -91,8 +92,8 @@ def torch_pair(fn: Callable, inputs: tuple, dout: np.ndarray, dtype: torch.dtype
     return run
 
 
-def median_times(cases: dict[str, tuple[Callable[[], None], float]], rounds: int) -> dict[str, float]:
-    """Median seconds per full batch of each case; ``scale`` converts a reduced batch to the full one."""
+def timed_rounds(cases: dict[str, tuple[Callable[[], None], float]], rounds: int) -> dict[str, list[float]]:
+    """Seconds per full batch of each case in each round; ``scale`` converts a reduced batch to the full one."""
     for run, _ in cases.values():
         run()
     samples: dict[str, list[float]] = {name: [] for name in cases}
@@ -101,7 +102,12 @@ def median_times(cases: dict[str, tuple[Callable[[], None], float]], rounds: int
             start = time.perf_counter()
             run()
             samples[name].append((time.perf_counter() - start) * scale)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
+
+
+def paired(samples: dict[str, list[float]], top: str, bottom: str) -> float:
+    """The median over rounds of ``top``'s time over ``bottom``'s in the same round."""
+    return statistics.median(a / b for a, b in zip(samples[top], samples[bottom], strict=True))
 
 
 def layer_cases(
@@ -141,18 +147,19 @@ def layer_cases(
     return cases
 
 
-def report(title: str, times: dict[str, float], devices: list[str]) -> None:
-    """Print one table and the ratios the unit's goals are stated in."""
+def report(title: str, samples: dict[str, list[float]], devices: list[str]) -> None:
+    """Print one table (median times) and the paired ratios the unit's goals are stated in."""
     print(f"\n{title}: forward + backward, batch {BATCH}, median ms")
-    for name, seconds in times.items():
+    for name, runs in samples.items():
+        seconds = statistics.median(runs)
         print(f"  {name:45s} {1e3 * seconds:10.2f} ms  {1e3 * seconds / BATCH:8.3f} ms/example")
-    naive = next(v for k, v in times.items() if k.startswith("naive"))
-    fast = times["fast (numpy, float64)"]
-    print(f"  speedup fast vs naive:            {naive / fast:8.1f}x   (goal >= 100x)")
+    naive = next(k for k in samples if k.startswith("naive"))
+    fast = "fast (numpy, float64)"
+    print(f"  speedup fast vs naive (paired median):    {paired(samples, naive, fast):8.1f}x   (goal >= 100x)")
     for device in devices:
         for dtype, goal in (("float64", "    (goal <= 1.5)"), ("float32", "")):
-            ratio = fast / times[f"torch {device} {dtype}"]
-            print(f"  fast / torch {device} {dtype} time:   {ratio:8.2f}{goal}")
+            ratio = paired(samples, fast, f"torch {device} {dtype}")
+            print(f"  fast / torch {device} {dtype} time (paired median): {ratio:8.2f}{goal}")
 
 
 def main() -> None:
@@ -189,7 +196,7 @@ def main() -> None:
         "pool": "max pool 2x2 stride 2 on (64, 32, 32, 32)",
     }
     for kind, title in titles.items():
-        report(title, median_times(layer_cases(kind, args.naive_batch, devices, rng), args.rounds), devices)
+        report(title, timed_rounds(layer_cases(kind, args.naive_batch, devices, rng), args.rounds), devices)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """LeNet-5-style convolutional network of the deeplearning.net tutorial (seed 002, chapter 4).
 
-Unit a06's MNIST part: two ``LeNetConvPoolLayer``s (convolution, 2x2 max-pooling, then bias and
-tanh), a tanh ``HiddenLayer`` and a ``LogisticRegression`` output, trained with the same minibatch
-SGD and early stopping as a02. The convolution and pooling come from ``cnn_layers`` so that the
-network trains on exactly the layers students are graded on.
+Unit a06's MNIST part. ``LeNetConvPoolLayer`` is the tutorial's layer (convolution, 2x2 max-pooling,
+then bias and tanh) with its initialisation; ``LeNet`` is the network students write in the course's
+model interface (a ``params`` dict, ``loss(X, y=None)``, as ``ThreeLayerConvNet``), so the course's
+``Trainer`` trains it: two such conv-pool layers, a fully connected hidden layer, optional inverted
+dropout on the hidden layer's output and an affine softmax layer. With ``activation="relu"`` and
+dropout it is also the network3-style experiment (seed 001). The convolution and pooling come from
+``cnn_layers`` so that the network trains on exactly the layers students are graded on.
 
 Convolution convention: Theano's ``conv2d`` used by the tutorial is a TRUE convolution (it flips the
 kernel); this course, like PyTorch, uses cross-correlation (``cnn_layers``). Both describe the same
@@ -18,7 +21,8 @@ columns not filling a window (Theano's ``ignore_border=True``); float64.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +32,9 @@ from reference.numpy.cnn_layers import (
     max_pool_backward_fast,
     max_pool_forward_fast,
 )
-from reference.numpy.logistic import LogisticRegression
-from reference.numpy.mlp import HiddenLayer, glorot_bound
+from reference.numpy.dropout_layers import dropout_backward, dropout_forward
+from reference.numpy.layers import affine_backward, affine_forward, softmax_loss
+from reference.numpy.mlp import glorot_bound
 
 __all__ = ["LeNetConvPoolLayer", "LeNet"]
 
@@ -92,87 +97,108 @@ class LeNetConvPoolLayer:
         return dx, {"W": dW, "b": dpre.sum(axis=(0, 2, 3))}
 
 
-class LeNet:
-    """conv-pool (nkerns[0]) -> conv-pool (nkerns[1]) -> tanh HiddenLayer (n_hidden) -> logistic (n_out).
+# activation -> (the function, its derivative from the function's output)
+ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
+    "tanh": (np.tanh, lambda out: 1.0 - out * out),
+    "relu": (lambda a: np.maximum(a, 0), lambda out: out > 0),
+}
 
-    Defaults are the tutorial's MNIST network: (N, 1, 28, 28) -> (N, 20, 12, 12) -> (N, 50, 4, 4)
-    -> (N, 800) -> (N, 500) -> (N, 10), 431 080 parameters. Parameter names ``W0, b0`` .. ``W3, b3``
-    follow layer0 .. layer3. The cost is the mean NLL (no weight penalty, as in the tutorial).
+
+class LeNet:
+    """conv-pool -> conv-pool -> fully connected -> [dropout] -> affine softmax, on (N, C, H, W) images.
+
+    Each conv-pool layer is the tutorial's: ``act(maxpool(conv(x, W)) + b)``, a "valid" convolution
+    with stride 1 and ``filter_size`` kernels, 2x2 max pooling with stride 2 (rows and columns that
+    do not fill a window dropped), the bias added after pooling; ``act`` is ``activation`` ("tanh",
+    the tutorial's, or "relu", network3's). Then ``h = act(flat @ W3 + b3)`` (flattened in C order),
+    inverted dropout on ``h`` with KEEP probability ``keep_prob`` in train mode (network3's
+    ``p_dropout`` is the drop probability: ``keep_prob = 1 - p_dropout``), scores ``h @ W4 + b4``,
+    the mean softmax cross-entropy plus ``0.5 * reg * sum(W**2)`` over W1..W4.
+
+    Parameters: W1 (nkerns[0], C, k, k), b1 (nkerns[0],), W2 (nkerns[1], nkerns[0], k, k), b2,
+    W3 (nkerns[1] * H2 * W2, hidden_dim), b3, W4 (hidden_dim, num_classes), b4, with
+    H1 = (H - k + 1) // 2 and H2 = (H1 - k + 1) // 2 (likewise W). Initialisation as the tutorial:
+    conv weights uniform in +-sqrt(6 / (fan_in + fan_out)) with fan_in = C k k and
+    fan_out = F k k / 4, the hidden layer's in +-sqrt(6 / (n_in + n_out)), the output layer and
+    every bias zero; from ``np.random.default_rng(seed)``; all in ``dtype``. Defaults: the
+    tutorial's MNIST network, 431 080 parameters. With ``seed`` set, dropout draws its mask with
+    that seed on every call (``dropout_param['seed']``), so the loss is a deterministic function.
     """
 
     def __init__(
         self,
-        rng: np.random.Generator | np.random.RandomState,
+        input_dim: Sequence[int] = (1, 28, 28),
         nkerns: Sequence[int] = (20, 50),
-        image_shape: Sequence[int] = (1, 28, 28),
         filter_size: int = 5,
-        poolsize: Sequence[int] = (2, 2),
-        n_hidden: int = 500,
-        n_out: int = 10,
+        hidden_dim: int = 500,
+        num_classes: int = 10,
+        activation: str = "tanh",
+        keep_prob: float = 1.0,
+        reg: float = 0.0,
+        dtype: type = np.float32,
+        seed: int | None = None,
     ) -> None:
-        self.image_shape = tuple(image_shape)
-        channels = image_shape[0]
-        self.layer0 = LeNetConvPoolLayer(
-            rng, (nkerns[0], channels, filter_size, filter_size), self.image_shape, poolsize
-        )
-        self.layer1 = LeNetConvPoolLayer(
-            rng, (nkerns[1], nkerns[0], filter_size, filter_size), self.layer0.output_shape, poolsize
-        )
-        n_flat = int(np.prod(self.layer1.output_shape))
-        self.layer2 = HiddenLayer(rng, n_flat, n_hidden, activation="tanh")
-        self.layer3 = LogisticRegression(n_hidden, n_out)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"LeNet: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        chans, height, width = input_dim
+        k = filter_size
+        rng = np.random.default_rng(seed)
+        self.activation, self.reg, self.dtype = activation, reg, dtype
+        self.conv_param = {"stride": 1, "pad": 0}
+        self.pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        self.dropout_param: dict[str, Any] = {"mode": "train", "p": keep_prob}
+        if seed is not None:
+            self.dropout_param["seed"] = seed
+        h2 = ((height - k + 1) // 2 - k + 1) // 2
+        w2 = ((width - k + 1) // 2 - k + 1) // 2
+        n_flat = nkerns[1] * h2 * w2
+        params: dict[str, np.ndarray] = {}
+        for i, (f, c) in enumerate(((nkerns[0], chans), (nkerns[1], nkerns[0])), start=1):
+            bound = glorot_bound(c * k * k, f * k * k / 4)
+            params[f"W{i}"] = rng.uniform(-bound, bound, (f, c, k, k))
+            params[f"b{i}"] = np.zeros(f)
+        bound = glorot_bound(n_flat, hidden_dim)
+        params["W3"], params["b3"] = rng.uniform(-bound, bound, (n_flat, hidden_dim)), np.zeros(hidden_dim)
+        params["W4"], params["b4"] = np.zeros((hidden_dim, num_classes)), np.zeros(num_classes)
+        self.params: dict[str, np.ndarray] = {name: value.astype(dtype) for name, value in params.items()}
 
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        """All trainable arrays, ``W0, b0, W1, b1`` (conv) and ``W2, b2, W3, b3`` (dense)."""
-        out: dict[str, np.ndarray] = {}
-        for i, layer in enumerate((self.layer0, self.layer1, self.layer2, self.layer3)):
-            out[f"W{i}"], out[f"b{i}"] = layer.W, layer.b
-        return out
+    def _conv_pool(self, x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
+        conv, conv_cache = conv_forward_fast(x, W, np.zeros_like(b), self.conv_param)
+        pooled, pool_cache = max_pool_forward_fast(conv, self.pool_param)
+        out = ACTIVATIONS[self.activation][0](pooled + b[None, :, None, None])
+        return out, (conv_cache, pool_cache, out)
 
-    def _features(self, X: np.ndarray) -> tuple[np.ndarray, list]:
-        """Hidden-layer output (N, n_hidden) and the caches of layers 0-2."""
-        x = X.reshape((X.shape[0],) + self.image_shape)
-        h0, c0 = self.layer0.forward(x)
-        h1, c1 = self.layer1.forward(h0)
-        h2, c2 = self.layer2.forward(h1.reshape(h1.shape[0], -1))
-        return h2, [c0, c1, c2]
+    def _conv_pool_backward(self, dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        conv_cache, pool_cache, out = cache
+        dpre = dout * ACTIVATIONS[self.activation][1](out)
+        dx, dW, _ = conv_backward_fast(max_pool_backward_fast(dpre, pool_cache), conv_cache)
+        return dx, dW, dpre.sum(axis=(0, 2, 3))
 
-    def p_y_given_x(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, n_out)."""
-        return self.layer3.p_y_given_x(self._features(X)[0])
-
-    def y_pred(self, X: np.ndarray) -> np.ndarray:
-        """Predicted labels (N,)."""
-        return self.layer3.y_pred(self._features(X)[0])
-
-    def negative_log_likelihood(self, X: np.ndarray, y: np.ndarray) -> float:
-        """Mean NLL of labels (N,)."""
-        return self.layer3.negative_log_likelihood(self._features(X)[0], y)
-
-    def errors(self, X: np.ndarray, y: np.ndarray) -> float:
-        """Fraction of rows misclassified."""
-        return self.layer3.errors(self._features(X)[0], y)
-
-    def cost_and_gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-        """Mean NLL and its gradients keyed like ``params``."""
-        h2, (c0, c1, c2) = self._features(X)
-        cost, g3, dh2 = self.layer3.loss_and_grads(h2, y)
-        dh1, g2 = self.layer2.backward(dh2, c2)
-        dh0, g1 = self.layer1.backward(dh1.reshape((X.shape[0],) + self.layer1.output_shape), c1)
-        _, g0 = self.layer0.backward(dh0, c0)
+    def loss(
+        self, X: np.ndarray, y: np.ndarray | None = None
+    ) -> np.ndarray | tuple[float, dict[str, np.ndarray]]:
+        """Class scores (N, num_classes) when ``y`` is None (test mode: no dropout); else ``(loss, grads)``
+        in train mode, ``grads`` with an entry per parameter."""
+        p = self.params
+        act, dact = ACTIVATIONS[self.activation]
+        X = X.astype(self.dtype, copy=False)
+        h1, cache1 = self._conv_pool(X, p["W1"], p["b1"])
+        h2, cache2 = self._conv_pool(h1, p["W2"], p["b2"])
+        a3, cache3 = affine_forward(h2, p["W3"], p["b3"])
+        h3 = act(a3)
+        if y is None:
+            return affine_forward(h3, p["W4"], p["b4"])[0]
+        dropped, drop_cache = dropout_forward(h3, self.dropout_param)
+        scores, cache4 = affine_forward(dropped, p["W4"], p["b4"])
+        loss, dscores = softmax_loss(scores, y)
+        weights = ("W1", "W2", "W3", "W4")
+        loss += 0.5 * self.reg * sum(float(np.sum(p[name] ** 2)) for name in weights)
         grads: dict[str, np.ndarray] = {}
-        for i, g in enumerate((g0, g1, g2, g3)):
-            grads[f"W{i}"], grads[f"b{i}"] = g["W"], g["b"]
-        return cost, grads
-
-    def gradients(self, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-        """Gradients of the mean NLL keyed like ``params``."""
-        return self.cost_and_gradients(X, y)[1]
-
-    def sgd_step(self, X: np.ndarray, y: np.ndarray, learning_rate: float) -> float:
-        """One SGD update of every parameter; returns the cost before it."""
-        cost, grads = self.cost_and_gradients(X, y)
-        for name, p in self.params.items():
-            p -= learning_rate * grads[name]
-        return cost
+        ddropped, grads["W4"], grads["b4"] = affine_backward(dscores, cache4)
+        da3 = dropout_backward(ddropped, drop_cache) * dact(h3)
+        dh2, grads["W3"], grads["b3"] = affine_backward(da3, cache3)
+        dh1, grads["W2"], grads["b2"] = self._conv_pool_backward(dh2, cache2)
+        _, grads["W1"], grads["b1"] = self._conv_pool_backward(dh1, cache1)
+        for name in weights:
+            grads[name] = grads[name] + self.reg * p[name]
+        return float(loss), grads

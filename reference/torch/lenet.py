@@ -1,10 +1,11 @@
-"""Torch mirror of ``reference/numpy/lenet.py``: the LeNet forward pass and cost, for autograd checks.
+"""Torch mirror of ``reference/numpy/lenet.py``: the LeNet forward pass and loss, for autograd checks.
 
 Mapping (numpy -> torch):
 
-* ``LeNetConvPoolLayer.forward`` -> ``lenet_conv_pool(x, W, b, pool)``
-* ``LeNet.p_y_given_x`` -> ``lenet_p_y_given_x(X, W0, b0, W1, b1, W2, b2, W3, b3, image_shape)``
-* ``LeNet.negative_log_likelihood`` (gradients by autograd) -> ``lenet_cost(X, y, W0, ..., b3, image_shape)``
+* ``LeNetConvPoolLayer.forward`` -> ``lenet_conv_pool(x, W, b, pool, activation)``
+* ``LeNet.loss(X)`` (scores) -> ``lenet(params, X, activation=...)``; the loss of ``LeNet.loss(X, y)``
+  -> ``lenet(params, X, y, activation, reg, mask)`` (gradients by autograd), where ``mask`` is the
+  scaled keep mask of the dropout on the hidden layer's output (``reference.numpy.dropout_mask``).
 
 ``F.conv2d`` is cross-correlation, the course's convention (Theano's tutorial flipped kernels; see
 the numpy module). Pooling is ``F.max_pool2d(kernel = stride = pool)``, which drops incomplete windows
@@ -13,44 +14,34 @@ like ``ignore_border=True``. Shapes as in numpy; any device; dtype follows the i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 
-from reference.torch.logistic import logistic_nll
-from reference.torch.mlp import hidden_layer
+__all__ = ["lenet_conv_pool", "lenet"]
 
-__all__ = ["lenet_conv_pool", "lenet_p_y_given_x", "lenet_cost"]
-
-
-def lenet_conv_pool(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, pool: int = 2) -> torch.Tensor:
-    """``tanh(maxpool(conv(x, W)) + b)``: x (N, C, H, W), W (F, C, fh, fw), b (F,) -> (N, F, H', W')."""
-    return torch.tanh(F.max_pool2d(F.conv2d(x, W), pool) + b[None, :, None, None])
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
-def _hidden(X: torch.Tensor, params: Sequence[torch.Tensor], image_shape: Sequence[int], pool: int) -> torch.Tensor:
-    """Output (N, n_hidden) of the two conv-pool layers and the tanh hidden layer."""
-    W0, b0, W1, b1, W2, b2 = params
-    x = X.reshape((X.shape[0], *image_shape))
-    h1 = lenet_conv_pool(lenet_conv_pool(x, W0, b0, pool), W1, b1, pool)
-    return hidden_layer(h1.flatten(1), W2, b2, "tanh")
+def lenet_conv_pool(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, pool: int = 2,
+                    activation: str = "tanh") -> torch.Tensor:
+    """``act(maxpool(conv(x, W)) + b)``: x (N, C, H, W), W (F, C, fh, fw), b (F,) -> (N, F, H', W')."""
+    return ACTIVATIONS[activation](F.max_pool2d(F.conv2d(x, W), pool) + b[None, :, None, None])
 
 
-def lenet_p_y_given_x(
-    X: torch.Tensor, W0: torch.Tensor, b0: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor,
-    W2: torch.Tensor, b2: torch.Tensor, W3: torch.Tensor, b3: torch.Tensor,
-    image_shape: Sequence[int] = (1, 28, 28), pool: int = 2,
-) -> torch.Tensor:
-    """Class probabilities (N, n_out); ``X`` is (N, C*H*W) or (N, C, H, W)."""
-    h = _hidden(X, (W0, b0, W1, b1, W2, b2), image_shape, pool)
-    return torch.softmax(h @ W3 + b3, dim=1)
+def lenet(params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor | None = None,
+          activation: str = "tanh", reg: float = 0.0, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Scores (N, num_classes) when ``y`` is None, else the scalar regularised mean cross-entropy.
 
-
-def lenet_cost(
-    X: torch.Tensor, y: torch.Tensor, W0: torch.Tensor, b0: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor,
-    W2: torch.Tensor, b2: torch.Tensor, W3: torch.Tensor, b3: torch.Tensor,
-    image_shape: Sequence[int] = (1, 28, 28), pool: int = 2,
-) -> torch.Tensor:
-    """Mean NLL of labels ``y`` (N,) (0-d tensor)."""
-    return logistic_nll(_hidden(X, (W0, b0, W1, b1, W2, b2), image_shape, pool), y, W3, b3)
+    params: W1, b1, W2, b2 (conv), W3, b3 (hidden), W4, b4 (output); X (N, C, H, W); ``mask``
+    (N, hidden) multiplies the hidden layer's output (train-mode dropout; None: no dropout).
+    """
+    h = lenet_conv_pool(X, params["W1"], params["b1"], activation=activation)
+    h = lenet_conv_pool(h, params["W2"], params["b2"], activation=activation)
+    h = ACTIVATIONS[activation](h.flatten(1) @ params["W3"] + params["b3"])
+    if mask is not None:
+        h = h * mask
+    scores = h @ params["W4"] + params["b4"]
+    if y is None:
+        return scores
+    penalty = sum((params[name] ** 2).sum() for name in ("W1", "W2", "W3", "W4"))
+    return F.cross_entropy(scores, y.long()) + 0.5 * reg * penalty

@@ -29,6 +29,19 @@ DERIVED: dict[str, list[str]] = {
         # the sigmoid's local gradient and the neuron's gradients
         r"\sigma(x)\,(1 - \sigma(x))", r"\sigma(x)(1-\sigma(x))", "(1 - s) * s", "s * (1 - s)", "s*(1-s)",
     ],
+    "a06_cnn": [
+        # the convolution's backward pass: naive, and as the products of im2col
+        "dx_pad[n, :, rows, cols] += g * w[f]", "dw[f] += g * x_pad[n, :, rows, cols]", "db[f] += g",
+        "dout.sum(axis=(0, 2, 3))", "np.sum(dout, axis=(0, 2, 3))", "drows.T @ rows", "drows @ w.reshape(F, -1)",
+        r"\frac{\partial L}{\partial w[f, c, p, q]} =", r"\frac{\partial L}{\partial b[f]} =",
+        r"\sum_{n, i, j} \text{dout}[n, f, i, j]",
+        # max pooling's backward pass as code
+        "dx[n, c, i * s + p, j * s + q] += dout[n, c, i, j]", "+= dout * (first == k)",
+        # spatial batch normalization: the arrangement that makes each channel one column
+        "x.transpose(0, 2, 3, 1).reshape(-1, C)", "reshape(N, H, W, C).transpose(0, 3, 1, 2)",
+        # the regularization's gradient in ThreeLayerConvNet and LeNet
+        "grads['W1'] += self.reg * W1", "reg * W",
+    ],
     "a07_captioning": [
         # the RNN step's backward pass
         "dnext_h * (1 - next_h**2)", "dnext_h * (1 - next_h ** 2)", "dtanh @ Wx.T", "x.T @ dtanh", "dtanh.sum(axis=0)",
