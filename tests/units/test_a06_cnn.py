@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
-import pytest
-
-from pipelines.grade.notebook import grade_id
 from tests.units import harness
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,16 +21,8 @@ UNIT = "a06_cnn"
 DATASETS = ("cifar10", "mnist")
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A project with the unit's data, for the visible checks (harness.data_project)."""
-    yield from harness.data_project(tmp_path_factory, UNIT, datasets=DATASETS)
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
-    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=DATASETS)
+project = harness.project_fixture(UNIT, DATASETS)
+graded = harness.graded_fixture(UNIT, DATASETS)
 
 
 # The trained-model checks: they need the notebook's training runs (exported predictions).
@@ -84,26 +71,17 @@ def test_wrong_gradient_loses_exactly_the_naive_backward_checks(graded: Path) ->
 
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
-    r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
-    source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
-    position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "train_network3")
-    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    r = harness.stopped_in(graded, UNIT, "train_network3")
     # The layers and networks are graded from the export cells; the results cell never ran.
     assert harness.failed(r) == harness.in_cells(r, TRAINED_CELLS)
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
-    r = harness.results(graded, "invalid_json")
-    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
-    assert "not a valid Jupyter notebook" in r["messages"][0]
+    harness.assert_invalid_json_scores_nothing(graded)
 
 
 def test_feedback_shows_no_solution_code(graded: Path) -> None:
-    solution = "dx_pad[n, :, rows, cols] += g * w[f]"
-    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
-        html = (graded / student / "feedback.html").read_text()
-        assert solution not in html and "def test_" not in html
+    harness.assert_feedback_hides(graded, "dx_pad[n, :, rows, cols] += g * w[f]")
 
 
 # The visible checks that test the export cells directly (the accuracy cells need the training runs,
