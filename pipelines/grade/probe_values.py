@@ -163,6 +163,8 @@ def to_numpy(value: Any) -> Any:
     looked up, not imported: nothing can be a tensor before something loaded torch."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
+        if value.is_meta:  # shape and dtype only: not plain data (torch raises NotImplementedError)
+            raise TypeError("a tensor on the meta device holds no values")
         return value.detach().cpu().numpy()
     return value
 
