@@ -93,6 +93,30 @@ def _fidelity(args: argparse.Namespace) -> int:
     return status
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from pipelines.calibrate import calibrate
+
+    settings = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        try:
+            settings[key] = float(value)
+        except ValueError:
+            raise DeepgradeError(f"--set {item}: expected KEY=NUMBER") from None
+    return calibrate(args.assignment, args.profile, _seeds(args.seeds), settings)
+
+
+def _seeds(text: str) -> list[int]:
+    """``0-4`` or ``0,3,231``: the seeds to run."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-", 1))
+            return list(range(first, last + 1))
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise DeepgradeError(f"--seeds {text}: expected FIRST-LAST or a comma-separated list") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepgrade", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="run a notebook's visible self-checks, and its export cells alone as the grader will (for students)")
     p.add_argument("notebook")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser("calibrate", help="grade the source solution over seeds and write what it measured beside each "
+                                         "threshold in params.yaml (instructors: thresholds on your data)")
+    p.add_argument("assignment")
+    p.add_argument("--profile", choices=("full", "ci"), required=True, help="the profile whose thresholds are measured "
+                                                                            "(the prepared data must be its)")
+    p.add_argument("--seeds", default="0-4", help="seeds of the solution's runs: FIRST-LAST or a,b,c (default 0-4)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="also set this threshold of the profile")
+    p.set_defaults(func=_calibrate)
 
     p = sub.add_parser("fidelity", help="grade each unit's buggy and correct variants (fidelity.yaml) by probes and graders only")
     p.add_argument("assignments", nargs="+")

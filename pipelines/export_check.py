@@ -12,6 +12,7 @@ calls it is called.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import json
 import os
@@ -64,9 +65,31 @@ def _tables(table: symtable.SymbolTable) -> list[symtable.SymbolTable]:
     return [table] + [t for child in table.get_children() for t in _tables(child)]
 
 
+class _Reachable(ast.NodeTransformer):
+    """Drops the statements that follow a ``raise``, ``return``, ``break`` or ``continue`` in the same
+    block: they never run, so what they read is never looked up. A released stub is
+    ``raise NotImplementedError()`` followed by the given ``return out, cache``, whose names are not
+    uses of another cell's ``out`` or ``cache``."""
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                ends = [i for i, stmt in enumerate(block) if isinstance(stmt, (ast.Raise, ast.Return, ast.Break, ast.Continue))]
+                if ends:
+                    del block[ends[0] + 1:]
+        return node
+
+
+def reachable(source: str) -> str:
+    """``source`` without its unreachable statements (``_Reachable``); raises ``SyntaxError``."""
+    return ast.unparse(_Reachable().visit(ast.parse(source)))
+
+
 def _symbols(source: str) -> tuple[set[str], dict[str, bool]]:
     """(names read from the module's globals, names bound at module level -> bound by an import)."""
-    tables = _tables(symtable.symtable(source, "<cell>", "exec"))
+    tables = _tables(symtable.symtable(reachable(source), "<cell>", "exec"))
     reads = {s.get_name() for t in tables for s in t.get_symbols() if s.is_referenced() and s.is_global()}
     bound = {s.get_name(): s.is_imported() for s in tables[0].get_symbols() if s.is_local()}
     # `global x` followed by `x = ...` inside a function binds a module-level name too.

@@ -44,8 +44,20 @@ def resolve_profile(params: dict[str, Any] | None = None) -> str:
     return "full"
 
 
+# Keys a per-profile threshold may carry beside its values (``deepgrade calibrate``): the profiles whose
+# value is not calibrated on that profile's data yet, and what the reference measured there.
+PROVISIONAL, MEASURED = "provisional", "measured"
+
+
 def profiled(value: Any, profile: str) -> Any:
     """Pick ``value[profile]`` when ``value`` is a per-profile mapping, else ``value`` itself."""
-    if isinstance(value, dict) and set(value) <= set(PROFILES) and value:
-        return value[profile]
+    if isinstance(value, dict):
+        values = set(value) - {PROVISIONAL, MEASURED}
+        if values and values <= set(PROFILES):
+            return value[profile]
     return value
+
+
+def is_provisional(value: Any, profile: str) -> bool:
+    """Whether a per-profile value is marked provisional for ``profile`` (``provisional: [full]``)."""
+    return isinstance(value, dict) and profile in (value.get(PROVISIONAL) or [])

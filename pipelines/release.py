@@ -2,7 +2,8 @@
 
 nbgrader replaces every solution region with a stub, clears outputs, locks cells and records the
 assignment's cells in the gradebook. The hidden graders, ``assignment.yaml`` and ``fidelity.yaml`` (its
-buggy and correct variants) are in nbgrader's ignore list, so they never reach ``release/``.
+buggy and correct variants) are in nbgrader's ignore list, so they never reach ``release/``. The
+integrity rule of ``assignment.yaml`` goes into the released notebooks' metadata (``deepgrade check``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from pipelines.errors import DeepgradeError
+from pipelines.execute.integrity import RELEASE_METADATA, allowed_modules
 from pipelines.grade.unit import Unit
 from pipelines.leaks import find_leaks
 from pipelines.paths import project_root
@@ -60,5 +62,21 @@ def release(assignment: str) -> Path:
             f"the release of {assignment} would contain solution code, so it was removed:\n  {shown}\n"
             "Put these lines inside ### BEGIN SOLUTION / ### END SOLUTION in the source notebook."
         )
+    mark_rule(unit, target)
     print(f"released {assignment} -> {target}")
     return target
+
+
+def mark_rule(unit: Unit, target: Path) -> None:
+    """Write the unit's integrity rule (the modules export cells may import) into each released
+    notebook's metadata, where ``deepgrade check`` reads it on the student's machine, which has no
+    ``assignment.yaml``."""
+    import nbformat
+
+    allowed = allowed_modules(unit.config)
+    if allowed is None:
+        return
+    for name in unit.notebooks:
+        nb = nbformat.read(target / name, as_version=4)
+        nb.metadata[RELEASE_METADATA] = {"export_modules": allowed}
+        nbformat.write(nb, target / name)

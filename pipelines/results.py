@@ -23,6 +23,9 @@ class TestResult:
     message: str
     cell: str = ""
     description: str = ""
+    # What the check measured against each threshold it used (``measured(key, value)`` in a grader):
+    # ``deepgrade calibrate`` collects these over seeds of the reference solution.
+    measured: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -88,9 +88,10 @@ def load_cifar10(data_dir: str | Path | None = None) -> Loaded:
 def load_coco_captions(data_dir: str | Path | None = None) -> Loaded:
     """COCO captioning from ``coco/captions.h5`` and ``coco/vocab.json`` (CS231n's ``load_coco_data`` keys).
 
-    Per split (``train``, ``val``): ``{split}_captions`` int64 ``(N, 17)``, ``{split}_image_idxs`` int64
-    ``(N,)`` indexing ``{split}_urls`` (str) and ``{split}_image_ids`` (int64), and
-    ``{split}_features`` float32 ``(M, D)`` ONLY when the prepared data holds real image features.
+    Per split (``train``, ``val``, ``test``; no image in two): ``{split}_captions`` int64 ``(N, 17)``,
+    ``{split}_image_idxs`` int64 ``(N,)`` indexing ``{split}_urls`` (str) and ``{split}_image_ids``
+    (int64), and ``{split}_features`` float32 ``(M, D)`` ONLY when the prepared data holds real image
+    features (``pipelines.data.standin.image_inputs`` gives a model's inputs either way).
     Plus ``idx_to_word`` (list) and ``word_to_idx`` (dict) with ``<NULL>=0, <START>=1, <END>=2, <UNK>=3``.
     What a grader holds out (e.g. ``val_captions``) is absent, and asking for it says so.
     """

@@ -14,6 +14,12 @@ the work (torch autograd, ``torch.nn.functional``, scipy, sklearn). Two checks, 
 
 Neither is a Python jail (docs/security.md says what gets through); together they make the honest
 path the easy one and leave the dishonest one a trail of messages.
+
+The rule exists to stop libraries that do the work, not Python itself: wherever a unit restricts the
+export cells, the standard library's modules that cannot compute a gradient, a layer or a loss
+(``STANDARD_HELPERS``: itertools, functools, collections, math, copy, typing, ...) are allowed on
+top of the unit's list. Those that can reach around the rule (``importlib``, ``ctypes``,
+``subprocess``, ``pickle``, ``os``) are not on it, so they stay forbidden.
 """
 
 from __future__ import annotations
@@ -28,10 +34,17 @@ from dataclasses import dataclass
 from typing import Any
 
 ALLOWED_ENV = "DEEPGRADE_EXPORT_MODULES"
+# Where a released notebook carries its rule (``{"export_modules": [...]}``), for ``deepgrade check``.
+RELEASE_METADATA = "deepgrade"
 STUDENT_MODULE = "student_exports"
 MODULE_LEVEL = "<module>"
 _REACHING_NAMES = {"__import__", "exec", "eval", "compile", "globals", "vars", "__builtins__", "breakpoint"}
 _HARMLESS_DUNDERS = {"__init__", "__name__", "__doc__", "__call__", "__len__", "__repr__", "__str__"}
+# Standard-library modules allowed in every restricted unit: they organise code (iteration, containers,
+# types, copies, arithmetic on Python numbers) but cannot do a unit's work for the student.
+STANDARD_HELPERS = ("__future__", "abc", "bisect", "collections", "copy", "dataclasses", "enum", "fractions",
+                    "functools", "heapq", "itertools", "math", "numbers", "operator", "random", "statistics",
+                    "string", "time", "typing", "warnings")
 
 
 @dataclass(frozen=True)
@@ -44,9 +57,24 @@ class Violation:
 
 
 def allowed_modules(config: dict[str, Any]) -> list[str] | None:
-    """The unit's ``integrity: export_modules`` list, or None where the unit restricts nothing."""
+    """The unit's ``integrity: export_modules`` list with ``STANDARD_HELPERS`` added, or None where the
+    unit restricts nothing."""
     modules = (config.get("integrity") or {}).get("export_modules")
-    return None if modules is None else [str(m) for m in modules]
+    if modules is None:
+        return None
+    listed = [str(m) for m in modules]
+    return listed + [m for m in STANDARD_HELPERS if m not in listed]
+
+
+def unit_modules(allowed: Sequence[str]) -> list[str]:
+    """The part of an allowed list that is the unit's own (``allowed_modules`` minus the helpers)."""
+    return [m for m in allowed if m not in STANDARD_HELPERS]
+
+
+def rule_text(allowed: Sequence[str]) -> str:
+    """The rule in words, as students read it: the unit's modules and the standard-library helpers."""
+    own = ", ".join(unit_modules(allowed)) or "no library"
+    return f"{own} and the standard library's helper modules ({', '.join(m for m in STANDARD_HELPERS if m in allowed)})"
 
 
 def is_allowed(module: str, allowed: Sequence[str]) -> bool:
@@ -112,7 +140,7 @@ def describe(call: str, violations: list[Violation], unit: str, allowed: Sequenc
     """The student's message: what was used where, and what may be used instead."""
     used = ", ".join(f"`{w}` (line {line})" for w, line in sorted({(v.what, v.line) for v in violations})[:5])
     return (f"{call} uses {used}, which the export cells of {unit} may not use: here you implement it yourself, "
-            f"with {', '.join(allowed) or 'no imports'} only. This check got no points.")
+            f"with {rule_text(allowed)} only. This check got no points.")
 
 
 # --- sandbox side ------------------------------------------------------------------------------
@@ -147,8 +175,8 @@ def guard(allowed: Sequence[str]) -> None:
     original_import_module = importlib.import_module
 
     def message(name: str) -> str:
-        return (f"`{name}` may not be used in the export cells of this unit (allowed: "
-                f"{', '.join(allowed) or 'no imports'}); implement it yourself")
+        return (f"`{name}` may not be used in the export cells of this unit (allowed: {rule_text(allowed)}); "
+                "implement it yourself")
 
     def checked_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
         if level == 0 and not is_allowed(name, allowed) and _from_student(2):

@@ -4,7 +4,7 @@ code that uses modules the unit does not allow, and one clear message saying wha
 from __future__ import annotations
 
 from pipelines.execute import statuses
-from pipelines.execute.integrity import allowed_modules, describe, static_violations, tainted
+from pipelines.execute.integrity import allowed_modules, describe, rule_text, static_violations, tainted
 from pipelines.grade.job import Job
 from pipelines.grade.probe_io import ProbeResult
 
@@ -29,5 +29,5 @@ def enforce(job: Job, results: dict[str, ProbeResult]) -> dict[str, ProbeResult]
     touched = sorted({c for r in results.values() if (c := culprit(r))})
     consequence = f"the checks of {', '.join(touched)} got no points" if touched else "no check used them"
     job.flag(statuses.ERROR, f"your export cells use {used}, which {job.unit.name} does not allow there (allowed: "
-                             f"{', '.join(allowed) or 'no imports'}); {consequence}.")
+                             f"{rule_text(allowed)}); {consequence}.")
     return checked

@@ -15,7 +15,7 @@ reference. Tests never see student objects, only numbers the sandbox wrote to ``
         loss, _ = reference.numpy.svm_loss_vectorized(*run.args)
         check_close("loss", run.returned(0), loss, tolerance("value"))
 
-The first docstring line is what the student reads as "what was checked".
+The docstring's first paragraph (up to a blank line) is what the student reads as "what was checked".
 """
 
 from __future__ import annotations

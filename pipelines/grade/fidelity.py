@@ -12,6 +12,11 @@ those of the unmodified source, graded the same way on the same probe inputs:
   wrong "equivalent" label shows up instead of hiding a surviving bug;
 - a **correct** alternative must keep every test that passes on the source.
 
+Each bug's cost is the points it loses; the report gives the largest, and every bug whose lost points
+reach more than one graded function (the ``Graded:`` lines of the self-check cells it reaches): one
+bug should cost its own points, once. ``max_bug_cost`` in the file bounds the cost of any one bug.
+Every self-check cell's ``Graded:`` line must name exactly the functions its probes call.
+
 Tests that need the executed notebook (``exported`` arrays) fail on the source too and are left out.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import re
 import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
@@ -83,6 +89,16 @@ class Verdict:
     error: str | None = None  # the variant could not be built or graded
 
     @property
+    def cost(self) -> float:
+        """The points this variant loses: every test the source passes and it fails."""
+        return sum(t.max_points for t in self.lost)
+
+    @property
+    def cells(self) -> list[str]:
+        """The self-check cells whose points it reaches."""
+        return sorted({t.cell for t in self.lost})
+
+    @property
     def names_function(self) -> bool:
         return any(w in f"{t.name} {t.description} {t.message}" for t in self.lost for w in self.variant.words)
 
@@ -114,14 +130,52 @@ class FidelityReport:
     unit: str
     baseline: list[TestResult]
     verdicts: list[Verdict]
-    coverage: list[str]  # probe calls, or functions short of variants
+    coverage: list[str]  # probe calls, functions short of variants, Graded lines that disagree with the probes
+    # What each self-check cell's points cover (its `Graded:` line): a bug "reaches" these.
+    graded: dict[str, list[str]] = field(default_factory=dict)
+    max_bug_cost: float | None = None  # fidelity.yaml's bound on what one bug may cost, if it sets one
+
+    @property
+    def bugs(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.variant.kind == "bug" and v.error is None]
+
+    def largest_cost(self) -> Verdict | None:
+        """The bug that costs the most points (the first one listed among equals)."""
+        return max(self.bugs, key=lambda v: v.cost, default=None)
+
+    def reached(self, verdict: Verdict) -> list[str]:
+        """The graded functions whose points one bug costs (the Graded lines of the cells it reaches)."""
+        return list(dict.fromkeys(name for cell in verdict.cells for name in self.graded.get(cell) or [cell]))
+
+    def spreading(self) -> list[Verdict]:
+        """Bugs that cost points in more than one graded function: in more than one self-check cell (a
+        cell's Graded line may list several functions, which a bug of one of them does not all reach)."""
+        return [v for v in self.bugs if len(v.cells) > 1]
+
+    def cost_problems(self) -> list[str]:
+        if self.max_bug_cost is None:
+            return []
+        return [f"{v.variant.label} costs {v.cost:g} points ({', '.join(v.cells)}), more than the {self.max_bug_cost:g} "
+                f"that {FIDELITY_FILE} allows one bug (max_bug_cost)" for v in self.bugs if v.cost > self.max_bug_cost]
 
     @property
     def applicable(self) -> list[str]:
         return [t.name for t in self.baseline if t.status == "passed"]
 
     def problems(self) -> list[str]:
-        return self.coverage + [v.problem() for v in self.verdicts if not v.ok]
+        return self.coverage + [v.problem() for v in self.verdicts if not v.ok] + self.cost_problems()
+
+    def cost_summary(self) -> list[str]:
+        """The per-bug cost report: the largest cost of one bug, and every bug that reaches more than
+        one graded function (what it costs where)."""
+        worst = self.largest_cost()
+        if worst is None:
+            return []
+        lines = [f"largest cost of one bug: {worst.cost:g} points ({worst.variant.label}: {', '.join(worst.cells)})"]
+        spreading = self.spreading()
+        lines.append(f"bugs reaching more than one graded function: {len(spreading)} of {len(self.bugs)}")
+        lines += [f"  {v.variant.label}: {v.cost:g} points in {', '.join(self.reached(v))}" for v in spreading]
+        return lines
 
     def rows(self) -> Iterator[tuple[str, int, int, int, int, int]]:
         """Per function: bugs killed, bugs, equivalents, correct kept, correct."""
@@ -228,6 +282,48 @@ def coverage_problems(unit: Unit, variants: list[Variant], calls: set[str] | Non
             problems.append(f"{function} has {bugs} buggy variants (at least {MIN_BUGS}) and {correct} correct "
                             f"alternatives (at least {MIN_CORRECT})")
     return problems
+
+
+def graded_lines(unit: Unit) -> dict[str, list[str]]:
+    """Per autograded self-check cell of the unit's source notebooks, its ``Graded:`` names."""
+    return {str(nbtools.grade_id(cell)): nbtools.graded_names(cell)
+            for _, cell in unit.source_cells() if nbtools.is_autograded_test(cell)}
+
+
+def graded_line_problems(unit: Unit, baseline: list[TestResult], reads: dict[str, set[str]],
+                         calls: dict[str, str]) -> list[str]:
+    """Self-check cells whose ``Graded:`` line is missing or disagrees with what their tests probe.
+
+    ``reads``: per test, the probes it read; ``calls``: per probe, the function or class it grades (its
+    main call). The exported functions a line lists must all be probed by its cell's tests (a class
+    counts for its methods), and every function they probe must be named on the line, listed or in a
+    remark (``batchnorm_backward_alt (timed against your batchnorm_backward)``); a cell scored on
+    exported results may list what the notebook trained (``best_fc_net``), which no probe calls."""
+    exported = {name for _, cell in unit.source_cells() if nbtools.is_export(cell)
+                for name in _top_level_names(cell.source)}
+    problems = []
+    for _, cell in unit.source_cells():
+        if not nbtools.is_autograded_test(cell):
+            continue
+        gid, names, line = str(nbtools.grade_id(cell)), nbtools.graded_names(cell), nbtools.graded_line(cell)
+        if not names:
+            problems.append(f"self-check cell '{gid}' has no `# Graded: <functions>` line")
+            continue
+        probed = {calls[p].split(".")[0] for t in baseline if t.cell == gid for p in reads.get(t.name, ())}
+        listed = {n.split(".")[0] for n in names} & (exported | probed)
+        mentioned = set(re.findall(r"[A-Za-z_]\w*", line))
+        if not listed <= probed or not probed <= mentioned:
+            problems.append(f"self-check cell '{gid}' says `Graded: {line}`, but its probes call "
+                            f"{', '.join(sorted(probed)) or 'nothing'}")
+    return problems
+
+
+def _top_level_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
 def _definitions(source: str) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
@@ -366,6 +462,24 @@ class _Grader:
         return [fresh.get(t.name, t) for t in self.baseline], plugin.internal_errors + probed.job.internal
 
 
+def score_sources(unit: Unit, sources: dict[str, str]) -> dict[str, list[TestResult]]:
+    """Every grader test of ``unit`` on each of several whole export sources (by label), through the
+    probe and scoring steps only, in one sandbox: what a submission whose export cells are these would
+    score without its notebook (tests of exported results fail, as they do for a notebook that cannot
+    run). For submissions that write nothing, or junk."""
+    with tempfile.TemporaryDirectory(prefix=f"sources-{unit.name}-") as tmp:
+        work = Path(tmp)
+        (work / "data").mkdir()
+        specs, inputs = make_probes(_fidelity_job(unit, work, "sources"))
+        runs = _probe_runs(unit.name, tmp, "sources", [(source, specs) for source in sources.values()], inputs)
+        scored = {}
+        for (label, source), (report, run) in zip(sources.items(), runs, strict=True):
+            job = _fidelity_job(unit, work, label)
+            job.export_source = source
+            scored[label], _ = score_with(job, inputs, enforce(job, read_probe_report(job, specs, report, run)))
+    return scored
+
+
 def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], None] | None = None) -> FidelityReport:
     """Grade the source and every variant of ``unit`` (probe + score only) and judge each variant.
 
@@ -378,6 +492,7 @@ def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], No
     with tempfile.TemporaryDirectory(prefix=f"fidelity-{unit.name}-") as tmp:
         grader = _Grader(unit, Path(tmp))
         coverage = coverage_problems(unit, variants, {c for s in grader.specs for c in s.get("calls") or [s["call"]]})
+        coverage += graded_line_problems(unit, grader.baseline, grader.reads, {s["name"]: s["call"] for s in grader.specs})
         passing = {t.name for t in grader.baseline if t.status == "passed"}
         verdicts: dict[str, Verdict] = {}
         runs: list[tuple[Variant, str, list[dict[str, Any]]]] = []
@@ -410,7 +525,9 @@ def check_fidelity(unit: Unit, *, workers: int = 2, progress: Callable[[str], No
                     verdicts[variant.label] = judge(grader.probed(variant, variant.label, source, specs, report, run))
                     if progress:
                         progress(variant.label)
-    return FidelityReport(unit.name, grader.baseline, [verdicts[v.label] for v in variants], coverage)
+    bound = (yaml.safe_load(fidelity_path(unit).read_text()) or {}).get("max_bug_cost")
+    return FidelityReport(unit.name, grader.baseline, [verdicts[v.label] for v in variants], coverage,
+                          graded_lines(unit), None if bound is None else float(bound))
 
 
 def print_report(report: FidelityReport) -> int:
@@ -427,6 +544,8 @@ def print_report(report: FidelityReport) -> int:
     for function, killed, bugs, equivalent, kept, correct in report.rows():
         table.add_row(function, f"{killed}/{bugs}", str(equivalent), f"{kept}/{correct}")
     console.print(table)
+    for line in report.cost_summary():
+        console.print(line, markup=False, highlight=False)
     for verdict in report.verdicts:
         if verdict.variant.kind == "equivalent":
             console.print(f"equivalent: {verdict.variant.label}: {verdict.variant.why}", markup=False)

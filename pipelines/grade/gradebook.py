@@ -3,7 +3,8 @@
 The assignment's cells are registered with nbgrader's own preprocessors (ComputeChecksums,
 SaveCells), exactly as ``nbgrader generate_assignment`` does; each student's submission is then
 (re)created and every autograded cell gets the points its hidden graders awarded. Cells graded by
-hand are left ``needs_manual_grade`` for the formgrader.
+hand are left ``needs_manual_grade`` for the formgrader, with their rubric (``notebook.rubric``) as the
+comment the formgrader shows beside the answer.
 
 nbgrader is imported only when the gradebook is written, and without the Jupyter server
 extensions its package ``__init__`` loads (``bare_nbgrader``), which a rerun whose results the
@@ -143,6 +144,7 @@ def recorder(unit: Unit, db_path: Path) -> Iterator[Recorder]:
     use_own_alembic()
     db_url = f"sqlite:///{db_path.resolve()}"
     manual = manual_cells(unit)
+    rubrics = {str(nbtools.grade_id(cell)): text for _, cell in unit.source_cells() if (text := nbtools.rubric(cell))}
     unsafe = unsafe_no_sandbox()
     with warnings.catch_warnings():
         # nbgrader's add_submission builds a SubmittedAssignment while a query autoflushes, and
@@ -156,13 +158,14 @@ def recorder(unit: Unit, db_path: Path) -> Iterator[Recorder]:
                 if register:
                     register_assignment(unit, db_url)
                 for result in results:
-                    _record_one(gb, unit, result, manual, unsafe, UNSAFE_NOTE)
+                    _record_one(gb, unit, result, manual, rubrics, unsafe, UNSAFE_NOTE)
                 gb.db.commit()
 
             yield record
 
 
-def _record_one(gb: Any, unit: Unit, result: StudentResult, manual: set[str], unsafe: bool, unsafe_note: str) -> None:
+def _record_one(gb: Any, unit: Unit, result: StudentResult, manual: set[str], rubrics: dict[str, str], unsafe: bool,
+                unsafe_note: str) -> None:
     gb.update_or_create_student(result.student_id)
     # Updated in place, as `nbgrader autograde` does: a regrade must not erase the scores and
     # comments a TA already gave in the formgrader.
@@ -179,13 +182,14 @@ def _record_one(gb: Any, unit: Unit, result: StudentResult, manual: set[str], un
             else:
                 grade.auto_score = None
                 grade.needs_manual_grade = grade.manual_score is None
-        # nbgrader's schema has no field for how a submission was graded; its cell comments are
-        # what the formgrader shows beside every answer (a TA's own comment wins there).
+        # nbgrader's schema has no field for how a submission was graded, nor for a rubric; its cell
+        # comments are what the formgrader shows beside every answer (a TA's own comment wins there):
+        # how the batch ran, and the rubric of a written answer (from the source notebook, never released).
         for comment in submitted.comments:
-            if unsafe:
-                comment.auto_comment = unsafe_note
-            elif comment.auto_comment == unsafe_note:
-                comment.auto_comment = None
+            parts = [unsafe_note] if unsafe else []
+            if comment.cell.name in rubrics:
+                parts.append(rubrics[comment.cell.name])
+            comment.auto_comment = "\n\n".join(parts) or None
 
 
 def manual_cells(unit: Unit) -> set[str]:

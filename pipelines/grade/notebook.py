@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,48 @@ def _code_names(source: str) -> set[str]:
     except (tokenize.TokenError, SyntaxError):
         pass
     return names
+
+
+# A self-check cell names the functions its points cover: `# Graded: batchnorm_backward_alt, Trainer`.
+GRADED_LINE = re.compile(r"^#\s*Graded:\s*(.+?)\s*$", re.MULTILINE)
+
+
+def graded_line(cell: NotebookNode) -> str:
+    """The text of a self-check cell's ``Graded:`` line ("" without one)."""
+    found = GRADED_LINE.search(cell.source) if cell.cell_type == "code" else None
+    return found.group(1) if found else ""
+
+
+def graded_names(cell: NotebookNode) -> list[str]:
+    """The names a self-check cell's ``Graded:`` line lists, in order ([] without one): the name that
+    starts each comma-separated item (``Class`` or ``Class.method``); what follows it in parentheses is
+    a remark (``batchnorm_backward_alt (timed against your batchnorm_backward)``)."""
+    names = []
+    for item in re.sub(r"\([^)]*\)", "", graded_line(cell)).split(","):
+        found = re.match(r"\s*([A-Za-z_][\w.]*)", item)
+        if found:
+            names.append(found.group(1))
+    return names
+
+
+# The rubric of a hand-graded answer: in the answer cell's solution region, after the model answer, from
+# a line starting `**Rubric` (`# **Rubric` in a code cell, its lines comments) to the end of the region,
+# so that nbgrader strips it from the release.
+RUBRIC_START = re.compile(r"^(# )?\*\*Rubric", re.MULTILINE)
+
+
+def rubric(cell: NotebookNode) -> str | None:
+    """The rubric of a hand-graded answer cell of a source notebook, or None when it has none."""
+    if not is_manually_graded(cell) or BEGIN_SOLUTION not in cell.source:
+        return None
+    region = cell.source.split(BEGIN_SOLUTION, 1)[1].split(END_SOLUTION, 1)[0]
+    found = RUBRIC_START.search(region)
+    if not found:
+        return None
+    text = region[found.start():].strip()
+    if cell.cell_type == "code":
+        text = "\n".join(line.removeprefix("#").removeprefix(" ") for line in text.splitlines())
+    return text
 
 
 def load_source(path: Path) -> NotebookNode:

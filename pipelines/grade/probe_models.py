@@ -60,7 +60,8 @@ class LeastSquaresClassifier:
     negative log-likelihood of unit-variance Gaussian targets up to a constant), ``errors``,
     ``loss_and_grads`` -> ``(L, grads, dL/dX)``, ``sgd_step(X, y, learning_rate)``, which applies
     ``p -= learning_rate * dL/dp`` in place and returns L before it, and a02's ``get_params()`` ->
-    copies of ``(W, b)`` and ``set_params(W, b)``.
+    copies of ``(W, b)``, ``set_params(W, b)`` and ``gradients(X, y)`` -> ``(dL/dW, dL/db, dL/dX)`` (so
+    that it can stand in for the output layer of a02's ``MLP``).
     """
 
     def __init__(self, W: np.ndarray, b: np.ndarray, reg: float = 0.0) -> None:
@@ -92,6 +93,11 @@ class LeastSquaresClassifier:
         data, dscores = _residual(self.p_y_given_x(X), y)
         loss = data + 0.5 * self.reg * float(np.sum(self.W * self.W))
         return loss, {"W": X.T @ dscores + self.reg * self.W, "b": dscores.sum(axis=0)}, dscores @ self.W.T
+
+    def gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """a02's name: ``(dL/dW, dL/db, dL/dX)``, so that an MLP's output layer can be this model."""
+        _, grads, dX = self.loss_and_grads(X, y)
+        return grads["W"], grads["b"], dX
 
     def loss(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray | tuple[float, dict[str, np.ndarray]]:
         """The scores (N, C) without ``y``; ``(L, grads)`` with it."""

@@ -160,12 +160,14 @@ def input_array(value: Any) -> Any:
 
 def to_numpy(value: Any) -> Any:
     """A torch tensor as a numpy array (detached, on the CPU), anything else as it is. torch is
-    looked up, not imported: nothing can be a tensor before something loaded torch."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
-        if value.is_meta:  # shape and dtype only: not plain data (torch raises NotImplementedError)
+    looked up, not imported: nothing can be a tensor before something loaded torch. What sits in
+    ``sys.modules`` under that name need not be torch (a stand-in, or student code's), so its
+    ``Tensor`` must be a class before anything is asked of it."""
+    tensor_type = getattr(sys.modules.get("torch"), "Tensor", None)
+    if isinstance(tensor_type, type) and isinstance(value, tensor_type):
+        if getattr(value, "is_meta", False):  # shape and dtype only: not plain data
             raise TypeError("a tensor on the meta device holds no values")
-        return value.detach().cpu().numpy()
+        return value.detach().cpu().numpy()  # type: ignore[attr-defined]
     return value
 
 

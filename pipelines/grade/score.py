@@ -1,7 +1,8 @@
 """Run a unit's hidden graders (pytest) in the trusted process on one submission's plain results.
 
 A pytest plugin object supplies the fixtures graders use (``result``, ``exported``, ``heldout``, ``note``,
-``tolerance``, ``threshold``, ``device``) and records, per test, its points and a student-facing message.
+``tolerance``, ``threshold``, ``measured``, ``device``) and records, per test, its points and a
+student-facing message (which says so when a threshold it used is provisional on this profile).
 Grader code and expected values never reach the message: only what ``check_*`` wrote. A ``gpu_check``
 graded on CPU does not run and is recorded as ``not_run``, worth nothing either way.
 """
@@ -175,6 +176,24 @@ class StepRun:
         return i in self.raw.after
 
 
+def provisional_note(unit: Unit, keys: list[str]) -> str:
+    """What the feedback says of a check whose threshold is provisional on this profile."""
+    return (f"(Provisional threshold{'s' if len(keys) > 1 else ''} {', '.join(keys)}: not yet calibrated on this "
+            f"course's {unit.profile} data; your instructor calibrates it with `deepgrade calibrate {unit.name} "
+            f"--profile {unit.profile}`.)")
+
+
+def first_paragraph(doc: str | None) -> str:
+    """A grader's docstring up to its first blank line, on one line: what the student reads as "what was
+    checked" (a first line alone cuts many descriptions mid-sentence)."""
+    lines = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    return " ".join(lines)
+
+
 class GraderPlugin:
     """Fixtures and result collection for one pytest session over one submission."""
 
@@ -192,6 +211,8 @@ class GraderPlugin:
         self.tests: list[TestResult] = []
         self.internal_errors: list[str] = []
         self.notes: dict[str, str] = {}
+        self.thresholds_used: dict[str, list[str]] = {}
+        self.measurements: dict[str, dict[str, float]] = {}
         # Probes each test read: fidelity checks re-score only the tests a variant can change.
         self.probes_used: dict[str, set[str]] = {}
 
@@ -234,8 +255,22 @@ class GraderPlugin:
         return self.unit.tolerance
 
     @pytest.fixture
-    def threshold(self) -> Callable[[str], float]:
-        return self.unit.threshold
+    def threshold(self, request: pytest.FixtureRequest) -> Callable[[str], float]:
+        def get(key: str) -> float:
+            self.thresholds_used.setdefault(request.node.nodeid, []).append(key)
+            return self.unit.threshold(key)
+
+        return get
+
+    @pytest.fixture
+    def measured(self, request: pytest.FixtureRequest) -> Callable[[str, float], None]:
+        """Record what a check measured against threshold ``key`` (an accuracy, a ratio), for
+        ``deepgrade calibrate``."""
+
+        def write(key: str, value: float) -> None:
+            self.measurements.setdefault(request.node.nodeid, {})[key] = float(value)
+
+        return write
 
     @pytest.fixture
     def device(self) -> str:
@@ -273,13 +308,17 @@ class GraderPlugin:
                 self.internal_errors.append(f"{item.nodeid}: grader test has no @points marker")
             return
         value, cell = float(marker.kwargs["value"]), marker.kwargs["cell"]
-        doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()
-        description = doc[0] if doc else item.name
+        description = first_paragraph(getattr(item, "function", None).__doc__) or item.name
         if call.when == "setup" and report.skipped and marker.kwargs.get("gpu"):
             self.tests.append(TestResult(item.name, 0.0, 0.0, NOT_RUN, NO_GPU, cell, description))
         elif call.when == "call" or (call.when == "setup" and report.failed):
             note = self.notes.get(item.nodeid, "")
-            self.tests.append(self._result(item.name, value, cell, description, call, note))
+            result = self._result(item.name, value, cell, description, call, note)
+            result.measured = self.measurements.get(item.nodeid, {})
+            provisional = [k for k in dict.fromkeys(self.thresholds_used.get(item.nodeid, [])) if self.unit.provisional(k)]
+            if provisional and result.status in ("passed", "failed"):
+                result.message = f"{result.message} {provisional_note(self.unit, provisional)}".strip()
+            self.tests.append(result)
 
     def _result(
         self, name: str, value: float, cell: str, description: str, call: pytest.CallInfo, note: str

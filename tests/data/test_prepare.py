@@ -14,12 +14,15 @@ import h5py
 import numpy as np
 import pytest
 
+from pipelines.data.captions import encode_captions
 from pipelines.data.fetch import fetch
 from pipelines.data.loaders import load_cifar10, load_coco_captions, load_mnist
 from pipelines.data.prepare import prepare
 from pipelines.data.splits import val_rows
+from pipelines.data.standin import image_inputs
 from pipelines.errors import DataError
 from pipelines.paths import prepared_dir, raw_dir
+from reference.numpy.rnn import sample_coco_minibatch
 from tests.data import fixtures
 
 
@@ -81,23 +84,47 @@ def test_coco_from_caption_json(project, mirror):
     with h5py.File(prepared_dir() / "coco" / "captions.h5") as h5:
         assert h5.attrs["features"] == "absent"
     assert provenance["features"] == "absent" and provenance["subset"] is True
-    # the three caption files overlap (A + B = union): 11 captions of 10 images, each once
+    # the three caption files overlap (A + B = union): 11 captions of 10 images, each once; 2 of the
+    # images are kept out of train, and one of those two is moved on to the test split
     counts = provenance["counts"]
-    assert counts["train"]["images"] + counts["val"]["images"] == 10 and counts["val"]["images"] == 2
-    assert counts["train"]["captions"] + counts["val"]["captions"] == len(fixtures.COCO_CAPTIONS)
-    assert not set(data["train_image_ids"]) & set(data["val_image_ids"])
-    for split in ("train", "val"):
+    assert {s: c["images"] for s, c in counts.items()} == {"train": 8, "val": 1, "test": 1}
+    assert sum(c["captions"] for c in counts.values()) == len(fixtures.COCO_CAPTIONS)
+    ids = {s: set(data[f"{s}_image_ids"].tolist()) for s in ("train", "val", "test")}
+    assert set().union(*ids.values()) == set(arrays["coco"]["images"]) and sum(map(len, ids.values())) == 10
+    for split in ("train", "val", "test"):
+        assert len(data[f"{split}_captions"]) == counts[split]["captions"]
+        assert set(data[f"{split}_image_idxs"].tolist()) == set(range(counts[split]["images"]))
         caps = data[f"{split}_captions"]
         assert caps.shape[1] == 17 and caps.dtype == np.int64 and (caps[:, 0] == 1).all()
         urls = data[f"{split}_urls"]
-        ids = data[f"{split}_image_ids"]
-        assert [arrays["coco"]["urls"][i] for i in ids] == list(urls)
+        image_ids = data[f"{split}_image_ids"]
+        assert [arrays["coco"]["urls"][i] for i in image_ids] == list(urls)
+    # every caption is in the split of its image, pointing at that image
+    for _, image, text in fixtures.COCO_CAPTIONS:
+        (split,) = [s for s, found in ids.items() if image in found]
+        (code,), _, _ = encode_captions([text], w2i, 17)
+        rows = np.flatnonzero((data[f"{split}_captions"] == code).all(axis=1))
+        assert image in data[f"{split}_image_ids"][data[f"{split}_image_idxs"][rows]]
     # "A MAN on a horse, in a field!" -> a man on a horse <UNK> a field
-    by_text = {" ".join(i2w[t] for t in row if t > 2): row for s in ("train", "val") for row in data[f"{s}_captions"]}
+    by_text = {" ".join(i2w[t] for t in row if t > 2): row for s in ("train", "val", "test") for row in data[f"{s}_captions"]}
     assert "a man on a horse <UNK> a field" in by_text
     # the 16-word caption keeps its first 15 words (none in the vocab), then <END> at position 16
     long = [row for text, row in by_text.items() if len(text.split()) == 15]
     assert len(long) == 1 and list(long[0][1:17]) == [3] * 15 + [2] and provenance["captions_truncated"] == 1
+
+
+def test_the_reference_sampler_reads_the_prepared_keys(project, mirror):
+    """One name for the caption-to-image index, CS231n's ``{split}_image_idxs``, in the loader and the
+    reference's minibatch sampler: each caption drawn comes with its own image's input and url."""
+    run("coco")
+    data = load_coco_captions()
+    data["train_image_inputs"], standin = image_inputs(data, "train")
+    assert standin  # the fixture mirror has no features
+    captions, inputs, urls = sample_coco_minibatch(data, 8, "train", np.random.default_rng(0))
+    for caption, code, url in zip(captions, inputs, urls, strict=True):
+        rows = np.flatnonzero((data["train_captions"] == caption).all(axis=1))
+        images = data["train_image_idxs"][rows]
+        assert any(np.array_equal(data["train_image_inputs"][i], code) and data["train_urls"][i] == url for i in images)
 
 
 def test_coco_split_is_seeded_and_reproducible(project, mirror):
@@ -137,8 +164,17 @@ def test_coco_bundle_with_features(project, monkeypatch, tmp_path, rng):
     data = load_coco_captions()
     assert provenance["features"] == "vgg16_fc7_pca"
     np.testing.assert_array_equal(data["train_captions"], caps["train"])
-    assert data["val_features"].shape == (2, 512) and list(data["val_image_ids"]) == [42, -1]
     assert list(data["train_urls"]) == ["http://x/1.jpg", "http://x/2.jpg"]
+    # the two val images: one stays, one moves to test, each with its captions, url, id and features
+    assert provenance["counts"]["val"]["images"] == provenance["counts"]["test"]["images"] == 1
+    with h5py.File(folder / "val2014_vgg16_fc7_pca.h5") as h5:
+        val_features = h5["features"][()]
+    for split in ("val", "test"):
+        assert data[f"{split}_features"].shape == (1, 512) and set(data[f"{split}_image_idxs"]) == {0}
+        source_row = ["http://x/1.jpg", "http://x/2.jpg"].index(data[f"{split}_urls"][0])
+        np.testing.assert_array_equal(data[f"{split}_features"][0], val_features[source_row])
+        assert list(data[f"{split}_image_ids"]) == [[42, -1][source_row]]
+        np.testing.assert_array_equal(data[f"{split}_captions"], caps["val"][np.arange(3) % 2 == source_row])
 
 
 def _stage_outputs(data: Path) -> dict[str, bytes]:

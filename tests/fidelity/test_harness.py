@@ -141,3 +141,74 @@ def test_a_variant_that_stops_the_shared_sandbox_costs_no_other_variant_its_verd
     assert verdicts["kills_the_checker"].ok and verdicts["kills_the_checker"].lost
     assert verdicts["gradient_sign"].ok, verdicts["gradient_sign"].problem()
     assert verdicts["einsum"].ok, verdicts["einsum"].problem()
+
+
+def test_each_bug_has_a_cost_and_the_report_names_the_largest(report) -> None:
+    """Issue #21 §2: the harness reports what one bug costs, and where."""
+    for verdict in report.bugs:
+        assert verdict.cost == sum(t.max_points for t in verdict.lost)
+        assert verdict.cells == sorted({t.cell for t in verdict.lost})
+    worst = report.largest_cost()
+    assert worst is not None and worst.cost == max(v.cost for v in report.bugs) > 0
+    summary = report.cost_summary()
+    assert summary[0].startswith(f"largest cost of one bug: {worst.cost:g} points ({worst.variant.label}: check_quad)")
+    assert summary[1] == f"bugs reaching more than one graded function: 0 of {len(report.bugs)}"
+
+
+def test_a_bound_on_one_bugs_cost_is_enforced(report) -> None:
+    from dataclasses import replace
+
+    worst = report.largest_cost()
+    assert replace(report, max_bug_cost=worst.cost).cost_problems() == []
+    assert any(f"{worst.variant.label} costs {worst.cost:g} points" in p
+               for p in replace(report, max_bug_cost=worst.cost - 1).cost_problems())
+
+
+def test_a_bug_reaching_two_graded_functions_is_listed(report) -> None:
+    """A bug whose lost tests lie in two self-check cells reaches two graded functions (one cell listing two
+    functions on its Graded line is one reach, not two)."""
+    from dataclasses import replace
+
+    from pipelines.grade.fidelity import Verdict
+    from pipelines.results import TestResult
+
+    variant = next(v for v in report.bugs if v.lost).variant
+    lost = [TestResult("test_value", 0, 1, "failed", "", "check_quad"), TestResult("test_answer", 0, 2, "failed", "", "check_results")]
+    two_cells = replace(report, verdicts=[Verdict(variant, lost)], graded={"check_quad": ["quad"], "check_results": ["answer"]})
+    assert two_cells.spreading() == two_cells.bugs
+    assert f"  {variant.label}: 3 points in quad, answer" in two_cells.cost_summary()
+    one_cell = replace(report, graded={"check_quad": ["quad", "other_function"]})
+    assert one_cell.spreading() == []
+
+
+def test_every_self_check_cell_needs_a_graded_line_that_matches_its_probes(report, toy_root: Path) -> None:
+    """The toy's cells have no `# Graded:` line; a line naming another exported function disagrees with the
+    probes; a cell scored on exported results may name what the notebook made (`answer`)."""
+    import nbformat
+
+    from pipelines.grade.fidelity import graded_line_problems
+
+    assert "self-check cell 'check_quad' has no `# Graded: <functions>` line" in report.problems()
+    reads = {t.name: {"quad_random"} for t in report.baseline if t.cell == "check_quad"}
+    path = toy_root / "assignments" / toy.UNIT / f"{toy.UNIT}.ipynb"
+    original = path.read_text()
+
+    def problems(check_quad_line: str) -> list[str]:
+        nb = toy.source_notebook()
+        nb.cells[2].source += "\n\ndef quad_twice(x, w):\n    return quad(x, w)\n"
+        nb.cells[3].source = f"# Graded: {check_quad_line}\n" + nb.cells[3].source
+        nb.cells[4].source = "# Graded: answer\n" + nb.cells[4].source
+        nbformat.write(nb, path)
+        return graded_line_problems(Unit.load(toy.UNIT), report.baseline, reads, {"quad_random": "quad"})
+
+    try:
+        assert problems("quad") == []
+        assert problems("quad_twice") == ["self-check cell 'check_quad' says `Graded: quad_twice`, but its probes call quad"]
+        assert problems("quad, quad_twice") == [
+            "self-check cell 'check_quad' says `Graded: quad, quad_twice`, but its probes call quad"]
+        # A remark may name what a check compares with; every probed function must be named somewhere.
+        assert problems("quad_twice (against your quad)") == [
+            "self-check cell 'check_quad' says `Graded: quad_twice (against your quad)`, but its probes call quad"]
+        assert problems("quad (compared with nothing else)") == []
+    finally:
+        path.write_text(original)

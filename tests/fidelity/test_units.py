@@ -3,8 +3,9 @@
 Each unit's variants run through the probe and scoring steps only (no notebook execution): every
 bug must lose points with a message naming its function, every correct alternative and every
 equivalent variant must keep every point, and each graded function needs at least five bugs and
-two correct alternatives. The failure message lists each problem; `deepgrade fidelity <unit>`
-prints the same verdicts as a table.
+two correct alternatives; each self-check cell's `Graded:` line names what its probes call. The
+failure message lists each problem; `deepgrade fidelity <unit>` prints the same verdicts as a table,
+with the per-bug cost report.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ def test_every_unit_lists_the_variants_of_its_graded_functions(unit: str) -> Non
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_graders_kill_every_bug_and_keep_every_correct_variant(unit: str) -> None:
+    """Also the per-bug cost report (printed with ``-s``, and in every failure): the largest cost of one
+    bug and the bugs that reach more than one graded function; a unit's ``max_bug_cost`` bounds them."""
     report = check_fidelity(Unit.load(unit))
     counts = "; ".join(f"{f}: {k}/{b} bugs killed, {e} equivalent, {c}/{n} correct kept" for f, k, b, e, c, n in report.rows())
+    costs = "\n".join(report.cost_summary())
+    print(f"{unit}: {costs}")
     problems = report.problems()
-    assert not problems, f"{unit} ({counts}):\n" + "\n".join(problems)
+    assert not problems, f"{unit} ({counts}):\n{costs}\n" + "\n".join(problems)

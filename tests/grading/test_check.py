@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from pipelines.check import report_exports
 from pipelines.cli import main
@@ -139,3 +140,62 @@ def test_every_unit_tells_students_in_its_first_cell_how_their_code_is_graded(no
     first = words(nbformat.read(notebook, as_version=4).cells[0].source)
     assert "cells tagged `export`" in first and "alone" in first, notebook
     assert f"`deepgrade check {notebook.name}`" in first, notebook
+
+
+UNITS = sorted(p.parent.name for p in (REPO / "assignments").glob("*/assignment.yaml"))
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_a_fresh_release_checks_clean_and_carries_its_integrity_rule(
+    unit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Issue #21: a fresh a00 release reported seven false PROBLEMs, the stubs' unreachable `return out,
+    cache` after `raise NotImplementedError()` read as uses of other cells' names. A student who has
+    written nothing yet must see no PROBLEM about the export cells."""
+    shutil.copytree(REPO / "assignments" / unit, tmp_path / "assignments" / unit)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(REPO / "reference", tmp_path / "reference")
+    monkeypatch.setenv("DEEPGRADE_ROOT", str(tmp_path))
+    from pipelines.params import _load
+
+    _load.cache_clear()
+    path = release(unit) / f"{unit}.ipynb"
+    released = nbformat.read(path, as_version=4)
+    assert report_exports(released, path), capsys.readouterr().out
+    assert "PROBLEM" not in capsys.readouterr().out
+    rule = released.metadata["deepgrade"]["export_modules"]
+    assert {"numpy", "itertools", "functools"} <= set(rule)
+    _load.cache_clear()
+
+
+def test_check_prints_points_and_not_implemented_and_flags_a_forbidden_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+) -> None:
+    """A fresh toy release, then the same with `import scipy` in its export cell: every self-check with its
+    points and its Graded line, "not implemented yet" for the stubs, the forbidden import flagged before
+    submission, and none of the kernel's own warnings (ipykernel's "running over TCP without encryption")."""
+    unit = toy.make_project(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))
+    config = yaml.safe_load((unit / "assignment.yaml").read_text())
+    (unit / "assignment.yaml").write_text(yaml.safe_dump({**config, "integrity": {"export_modules": ["numpy"]}}))
+    source = nbformat.read(unit / f"{toy.UNIT}.ipynb", as_version=4)
+    source.cells[3].source = "# Graded: quad\n" + source.cells[3].source
+    nbformat.write(source, unit / f"{toy.UNIT}.ipynb")
+    monkeypatch.setenv("DEEPGRADE_ROOT", str(tmp_path))
+    from pipelines.params import _load
+
+    _load.cache_clear()
+    path = release(toy.UNIT) / f"{toy.UNIT}.ipynb"
+    assert main(["check", str(path)]) == 1
+    out, err = capfd.readouterr()
+    out = words(out)
+    assert "not implemented yet check_quad (3 points: quad), cell 4" in out
+    assert "PROBLEM" not in out and "without encryption" not in out + err
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].source = "import numpy as np\nimport ctypes\n\n\ndef quad(x, w):\n    return 0.5 * float(np.sum(w * x * x)), w * x\n"
+    nbformat.write(nb, path)
+    assert main(["check", str(path)]) == 1
+    out = words(capfd.readouterr().out)
+    assert "passed check_quad (3 points: quad)" in out
+    assert "cell 3 (the one starting `import numpy as np`) uses `ctypes` (its line 2), which this assignment does not allow" in out
+    assert "Allowed: numpy and the standard library's helper modules (" in out
+    _load.cache_clear()

@@ -46,6 +46,15 @@ def test_least_squares_objective_and_its_gradients(rng: np.random.Generator) -> 
     assert model.errors(X, y) == np.mean(np.argmax(X @ W + b, axis=1) != y)
 
 
+def test_least_squares_gradients_are_a02s_output_layer_interface(rng: np.random.Generator) -> None:
+    """a02's MLP calls ``logRegressionLayer.gradients(h, y)`` -> ``(dW, db, dh)``: the model can be that layer."""
+    X, y, W, b = _problem(rng)
+    model = LeastSquaresClassifier(W, b, reg=0.3)
+    _, grads, dX = model.loss_and_grads(X, y)
+    dW, db, dX2 = model.gradients(X, y)
+    assert np.array_equal(dW, grads["W"]) and np.array_equal(db, grads["b"]) and np.array_equal(dX2, dX)
+
+
 def test_least_squares_sgd_step_and_params(rng: np.random.Generator) -> None:
     """``sgd_step`` updates in place; update rules return new arrays (``params[k] = w``) and ``Trainer``
     replaces the whole dict: ``W`` and ``b`` follow ``params`` either way."""
@@ -149,7 +158,7 @@ def test_captioner_samples_greedily_from_start(rng: np.random.Generator) -> None
 
 def test_the_reference_captioning_trainer_trains_the_captioner(rng: np.random.Generator) -> None:
     model, captions = _captioner(rng), _captions(rng, n=8)
-    data = {"train_captions": captions, "train_image_idxes": np.arange(8), "train_features": rng.standard_normal((8, 3))}
+    data = {"train_captions": captions, "train_image_idxs": np.arange(8), "train_image_inputs": rng.standard_normal((8, 3))}
     trainer = CaptioningTrainer(model, data, update_rule="adam", updater_config={"learning_rate": 5e-2},
                                 batch_size=8, num_epochs=150, verbose=False, seed=0)
     trainer.train()

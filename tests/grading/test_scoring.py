@@ -44,3 +44,26 @@ def test_an_edited_grader_is_scored_as_it_is_now(tmp_path: Path) -> None:
     assert scored(grader.parent) == ["test_one"]
     grader.write_text(GRADER.format(name="test_renamed"))
     assert scored(grader.parent) == ["test_renamed"]
+
+
+LONG = '''
+from pipelines.grade.api import points
+
+
+@points(1, cell="check")
+def test_long():
+    """batchnorm_forward: after three calls the layer stores the running averages of the
+    batch statistics in bn_param.
+
+    Details for the instructor, which the student does not read.
+    """
+'''
+
+
+def test_the_description_is_the_docstrings_whole_first_paragraph(tmp_path: Path) -> None:
+    """Issue #21: the first line alone cut descriptions mid-sentence ("...stores the running averages of the")."""
+    (tmp_path / "test_long.py").write_text(LONG)
+    unit = SimpleNamespace(graders_dir=tmp_path)
+    (test,) = run_graders(unit, GraderPlugin(unit, {}, {}, None))  # type: ignore[arg-type]
+    assert test.description == ("batchnorm_forward: after three calls the layer stores the running averages of the "
+                                "batch statistics in bn_param.")

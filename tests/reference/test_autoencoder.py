@@ -44,6 +44,26 @@ def test_masking_noise_statistics(level):
     assert np.array_equal(x_tilde[~zeroed], x[~zeroed])  # kept entries are untouched, never rescaled
 
 
+def test_masking_noise_is_the_pinned_draw():
+    """One ``rng.random(x.shape)`` per call; an entry is kept where it is below 1 - level."""
+    model = dA(5, 3, seed=np.random.default_rng(3))
+    replay = np.random.default_rng(3)
+    replay.uniform(-1, 1, size=(5, 3))  # the initial weights came first
+    x = np.random.default_rng(4).random((6, 5)) + 0.1
+    for level in (0.3, 0.7):
+        assert np.array_equal(model.get_corrupted_input(x, level), x * (replay.random(x.shape) < 1 - level))
+
+
+def test_sda_shares_its_generator():
+    gen = np.random.default_rng(5)
+    model = SdA(10, (8, 6), 3, seed=gen)
+    assert model.rng is gen and all(d.rng is gen for d in model.dA_layers)
+    replay = np.random.default_rng(5)
+    for layer, (n_in, n_out) in zip(model.sigmoid_layers, ((10, 8), (8, 6))):
+        bound = 4 * np.sqrt(6 / (n_in + n_out))
+        assert np.array_equal(layer.W, replay.uniform(-bound, bound, size=(n_in, n_out)))
+
+
 def test_hidden_and_reconstruction_match_torch(rng, device):
     model = small_da(rng)
     x = rng.random((5, 6))

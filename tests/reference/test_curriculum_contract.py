@@ -23,8 +23,9 @@ SPEC = Path(os.environ.get("DEEPGRADE_SPEC_DIR", REPO.parent / "shared" / "spec"
 CONTRACT_HEADING = "## Contract names"
 
 # Backticked words in the specification's table that are not implementations: parameters, dict keys,
-# libraries, devices and the book's module names (the modules exist as ``reference.numpy.updater`` etc.).
-SPEC_NOT_NAMES = {"config", "cuda", "optim", "t", "torch", "y", "updater"}
+# libraries, devices, the book's module names (the modules exist as ``reference.numpy.updater`` etc.) and
+# CS231n's names the specification gives in parentheses (`Solver`: the notebooks define `Trainer` only).
+SPEC_NOT_NAMES = {"config", "cuda", "optim", "Solver", "t", "torch", "y", "updater"}
 
 
 def table_rows(text: str) -> list[list[str]]:

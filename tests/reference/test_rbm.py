@@ -156,6 +156,7 @@ def test_pcd_keeps_its_chain_between_calls():
     chain = persistent.copy()
     for _ in range(3):
         rbm.cd_update(x, lr=0.1, k=2, persistent=persistent)
+        twin.sample_h_given_v(x)  # the positive phase is drawn for PCD too (and not used)
         h = chain
         for _ in range(2):
             _, _, v, _, _, h = twin.gibbs_hvh(h)
@@ -188,10 +189,61 @@ def test_pseudo_likelihood_exact_and_stochastic():
         flipped_index = np.arange(len(V)) ^ (1 << (N_VIS - 1 - i))
         brute += np.log(p_v) - np.log(p_v + p_v[flipped_index])
     assert rel_error(rbm.exact_log_pseudo_likelihood(V), brute.mean()) < TOL_EXACT[np.float64]
+    assert rel_error(direct_log_pseudo_likelihood(rbm, V), brute.mean()) < TOL_EXACT[np.float64]
     x = V[[3, 9, 14]] * 0.9 + 0.05  # rounded to bits by the stochastic cost
     costs = [rbm.get_pseudo_likelihood_cost(x) for _ in range(N_VIS)]
     assert rbm.bit_i_idx == 0  # one full cycle
     assert np.mean(costs) == pytest.approx(rbm.exact_log_pseudo_likelihood(V[[3, 9, 14]]), rel=1e-12)
+
+
+def test_sampling_draws_one_uniform_per_call_below_the_mean():
+    """The pinned draw: one ``rng.random(mean.shape)`` per sample call, a unit on where it is below its mean."""
+    rbm = tiny_rbm()
+    rbm.rng = np.random.default_rng(11)
+    replay = np.random.default_rng(11)
+    v = states(N_VIS)
+    _, h_mean, h = rbm.sample_h_given_v(v)
+    assert np.array_equal(h, (replay.random(h_mean.shape) < h_mean).astype(float))
+    _, v_mean, v1 = rbm.sample_v_given_h(h)
+    assert np.array_equal(v1, (replay.random(v_mean.shape) < v_mean).astype(float))
+    assert h.dtype == v1.dtype == np.float64
+
+
+def test_cd_update_draws_the_positive_phase_for_pcd_too():
+    rbm = tiny_rbm()
+    twin = copy.deepcopy(rbm)
+    x = (np.random.default_rng(4).random((6, N_VIS)) < 0.5).astype(float)
+    persistent = np.zeros((6, N_HID))
+    rbm.cd_update(x, lr=0.1, k=1, persistent=persistent)
+    twin.sample_h_given_v(x)
+    h = twin.gibbs_hvh(np.zeros((6, N_HID)))[5]
+    assert np.array_equal(persistent, h)
+
+
+def direct_log_pseudo_likelihood(rbm: RBM, v: np.ndarray) -> float:
+    """The definition, one whole free energy per flipped bit (what the incremental version avoids)."""
+    total = np.zeros(v.shape[0])
+    for i in range(v.shape[1]):
+        flipped = v.copy()
+        flipped[:, i] = 1.0 - flipped[:, i]
+        total -= np.logaddexp(0.0, -(rbm.free_energy(flipped) - rbm.free_energy(v)))
+    return float(total.mean())
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 256])
+def test_incremental_pseudo_likelihood_equals_the_direct_one(chunk):
+    rng = np.random.default_rng(12)
+    rbm = RBM(23, 9, W=3 * rng.normal(size=(23, 9)), hbias=rng.normal(size=9), vbias=rng.normal(size=23), seed=0)
+    v = (rng.random((30, 23)) < 0.4).astype(float)
+    assert rel_error(rbm.exact_log_pseudo_likelihood(v, chunk=chunk), direct_log_pseudo_likelihood(rbm, v)) < 1e-12
+
+
+def test_incremental_pseudo_likelihood_stays_finite_for_huge_weights():
+    rng = np.random.default_rng(13)
+    rbm = RBM(10, 4, W=400 * rng.normal(size=(10, 4)), seed=0)
+    v = (rng.random((8, 10)) < 0.5).astype(float)
+    value = rbm.exact_log_pseudo_likelihood(v)
+    assert np.isfinite(value) and rel_error(value, direct_log_pseudo_likelihood(rbm, v)) < 1e-12
 
 
 def test_reconstruction_cost_is_summed_binary_cross_entropy(rng):

@@ -157,11 +157,11 @@ def test_null_targets_carry_no_loss() -> None:
 
 
 def synthetic_caption_data(rng: np.random.Generator, num_captions: int, D: int, T: int, V: int) -> dict:
-    """One random feature vector per caption, laid out as the COCO loader lays out its arrays."""
+    """One random input vector per caption's image, laid out as the notebook lays out the COCO loader's arrays."""
     return {
         "train_captions": random_captions(rng, num_captions, T, V),
-        "train_image_idxes": rng.permutation(num_captions),
-        "train_features": rng.standard_normal((num_captions, D)),
+        "train_image_idxs": rng.permutation(num_captions),
+        "train_image_inputs": rng.standard_normal((num_captions, D)),
     }
 
 
@@ -173,8 +173,8 @@ def test_sample_coco_minibatch_pairs_captions_with_their_images() -> None:
     assert captions.shape == (12, 6) and features.shape == (12, 4) and urls.shape == (12,)
     for c, f, u in zip(captions, features, urls):
         rows = np.flatnonzero((data["train_captions"] == c).all(axis=1))
-        images = data["train_image_idxes"][rows]
-        assert any(np.array_equal(data["train_features"][i], f) and data["train_urls"][i] == u for i in images)
+        images = data["train_image_idxs"][rows]
+        assert any(np.array_equal(data["train_image_inputs"][i], f) and data["train_urls"][i] == u for i in images)
 
 
 def test_trainer_rejects_bad_arguments() -> None:
@@ -217,7 +217,7 @@ def test_overfits_fifty_synthetic_captions(cell_type: str) -> None:
     assert first > 2 * np.log(24)
     assert last < 0.5
     # once the loss has collapsed, greedy sampling from each training image replays its caption
-    features = data["train_features"][data["train_image_idxes"]]
+    features = data["train_image_inputs"][data["train_image_idxs"]]
     sampled = model.sample(features, max_length=data["train_captions"].shape[1])
     assert np.mean([_until_end(s) == _until_end(c) for s, c in zip(sampled, data["train_captions"])]) >= 0.9
 

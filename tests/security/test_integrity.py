@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.execute.integrity import static_violations, tainted
+from pipelines.execute.integrity import allowed_modules, static_violations, tainted
 from pipelines.grade.batch import autograde
 from tests.grading import toy
 
@@ -136,3 +136,41 @@ def test_the_runtime_guard_refuses_what_the_export_cells_import(code: str, expec
     out = subprocess.run([sys.executable, "-c", GUARDED, code], capture_output=True, text=True, timeout=120,
                          cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert expected in out.stdout, out.stderr[-2000:]
+
+
+# A correct gradient checker written with the standard library's helpers (issue #21, section 5): a00's
+# students lost 4-5 points for `itertools.product` when only numpy and math were allowed.
+STANDARD_STYLE = """
+from __future__ import annotations
+import itertools
+from functools import reduce
+from collections import OrderedDict
+import operator, copy, typing
+import numpy as np
+def quad(x, w):
+    total = reduce(operator.add, (0.5 * w[i] * x[i] ** 2 for i in itertools.product(*map(range, x.shape))), 0.0)
+    return float(total), copy.copy(w * x)
+"""
+
+
+def test_the_standard_librarys_helpers_are_allowed_wherever_a_unit_restricts() -> None:
+    allowed = allowed_modules({"integrity": {"export_modules": ["numpy"]}})
+    assert allowed is not None and {"numpy", "itertools", "functools", "collections", "math", "copy"} <= set(allowed)
+    assert static_violations(STANDARD_STYLE, allowed) == []
+    assert allowed_modules({}) is None  # a unit that restricts nothing stays unrestricted
+
+
+@pytest.mark.parametrize("module", ["importlib", "subprocess", "ctypes", "pickle", "os", "scipy", "torch"])
+def test_modules_that_can_do_the_work_or_reach_around_the_rule_stay_forbidden(module: str) -> None:
+    allowed = allowed_modules({"integrity": {"export_modules": ["numpy", "math"]}})
+    assert [v.what for v in static_violations(f"import {module}\n", allowed)] == [module]
+
+
+def test_the_runtime_guard_lets_the_standard_helpers_through() -> None:
+    allowed = allowed_modules({"integrity": {"export_modules": ["numpy"]}})
+    code = STANDARD_STYLE + "\nresult = quad(np.ones((2, 2)), np.ones((2, 2)))[0]"
+    guarded = GUARDED.replace('guard(["numpy", "importlib"])  # importlib allowed here, to reach import_module',
+                              f"guard({allowed!r})")
+    out = subprocess.run([sys.executable, "-c", guarded, code], capture_output=True, text=True, timeout=120,
+                         cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert "OUT 2.0" in out.stdout, out.stderr[-2000:]

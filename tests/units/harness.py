@@ -61,7 +61,40 @@ def learnable_mnist(root: Path, rng: np.random.Generator) -> None:
         fixtures.write_idx_gz(root / "mnist" / labels, y)
 
 
-WRITERS: dict[str, Callable[[Path, np.random.Generator], None]] = {"cifar10": learnable_cifar, "mnist": learnable_mnist}
+COCO_IMAGES = 2500  # 2,000 train images (10,000 captions: 100 minibatches of 100), 250 val, 250 test
+COCO_GRAMMAR = {
+    "subject": ["man", "woman", "dog", "cat", "bird", "horse", "child", "giraffe", "elephant", "bear"],
+    "place": ["table", "street", "field", "beach", "bed", "grass", "water", "road", "snow", "kitchen"],
+    "adjective": ["white", "black", "small", "large", "young", "old", "brown", "red"],
+    "verb": ["sitting", "standing", "walking", "running", "lying", "eating"],
+    "preposition": ["on", "in", "near", "next to"],
+}
+COCO_TEMPLATES = ["a {adjective} {subject} {verb} {preposition} the {place}", "A {subject} is {verb} {preposition} a {place}.",
+                  "the {adjective} {subject} {verb} {preposition} a {place} with a zebra",
+                  "two {subject}s {verb} {preposition} the {adjective} {place}"]
+
+
+def learnable_coco(root: Path, rng: np.random.Generator) -> None:
+    """Official-format COCO caption JSON (tests.data.fixtures.write_coco_json) and CS231n's vocabulary
+    layout (fixtures.write_vocab): COCO_IMAGES images with five captions each, drawn from a small grammar
+    in which each image has its own subject and place (its "content") and the other words vary, so that
+    a language model learns it. A word outside the vocabulary ("zebra", the plurals) becomes <UNK>."""
+    images = [(100000 + i, f"http://farm.example/{i}.jpg") for i in range(COCO_IMAGES)]
+    picks = {key: rng.integers(len(values), size=(COCO_IMAGES, 5)) for key, values in COCO_GRAMMAR.items()}
+    templates = rng.integers(len(COCO_TEMPLATES), size=(COCO_IMAGES, 5))
+    annotations = []
+    for row, (image, _) in enumerate(images):
+        for k in range(5):
+            # subject and place are the image's (its first draw), the rest varies from caption to caption
+            words = {key: COCO_GRAMMAR[key][picks[key][row, 0 if key in ("subject", "place") else k]] for key in COCO_GRAMMAR}
+            annotations.append((len(annotations) + 1, image, COCO_TEMPLATES[templates[row, k]].format(**words)))
+    fixtures.write_coco_json(root / "coco_captioning" / "captions_val2014_learnable.json", images, annotations)
+    vocabulary = sorted({w for values in COCO_GRAMMAR.values() for v in values for w in v.split()} | {"a", "the", "is", "with", "two"})
+    fixtures.write_vocab(root / "coco_captioning" / "coco2014_vocab.json", vocabulary)
+
+
+WRITERS: dict[str, Callable[[Path, np.random.Generator], None]] = {
+    "cifar10": learnable_cifar, "mnist": learnable_mnist, "coco": learnable_coco}
 
 
 def unit_project(tmp_path_factory: pytest.TempPathFactory, unit: str, *, datasets: tuple[str, ...] = ()) -> Iterator[Path]:

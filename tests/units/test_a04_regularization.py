@@ -56,16 +56,20 @@ def test_the_full_solution_gets_full_marks(graded: Path) -> None:
     assert r["score"] == r["max_score"] > 0, harness.failed(r)
     notes = {t["name"]: t["message"] for t in r["tests"] if t["name"] in ACCURACY | EXPERIMENT}
     assert set(notes) == ACCURACY | EXPERIMENT
+    # The dropout experiment is given: its checks are notes worth no points.
+    assert {t["name"] for t in r["tests"] if t["max_points"] == 0} == EXPERIMENT
     assert "required" in notes["test_best_model_test_accuracy"]
     assert "train - validation gap" in notes["test_experiment_dropout_narrows_the_gap"]
 
 
 def test_half_done_keeps_dropout_the_network_and_sgd(graded: Path) -> None:
     r = harness.results(graded, "half_done")
-    # The Trainer is a stub: its own checks fail, and so does everything trained with it (the experiment
-    # and the best network, whose cells raise); dropout, the network and sgd keep their points.
-    assert harness.failed(r) == TRAINER | EXPERIMENT | ACCURACY
-    assert harness.failed(r) == harness.in_cells(r, {"check_trainer", "check_dropout_experiment", "best_accuracy"})
+    # The Trainer is a stub: its own checks fail, and so does everything trained with it (the best network,
+    # whose cell raises; the experiment's notes fail for no points); dropout, the network and sgd keep
+    # their points.
+    assert harness.failed(r) == TRAINER | ACCURACY
+    assert harness.failed(r) == harness.in_cells(r, {"check_trainer", "best_accuracy"})
+    assert {t["status"] for t in r["tests"] if t["name"] in EXPERIMENT} == {"failed"}
     message = next(t["message"] for t in r["tests"] if t["name"] == "test_trainer_keeps_the_best_parameters")
     assert message.startswith("Trainer.")
     assert "not implemented yet" in message
@@ -89,8 +93,10 @@ def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> Non
     source = nbformat.read(REPO / "assignments" / UNIT / f"{UNIT}.ipynb", as_version=4)
     position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "train_best")
     assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
-    # Everything is graded from the export cells, except what the results cell never exported.
-    assert harness.failed(r) == EXPERIMENT | ACCURACY
+    # Everything is graded from the export cells, except what the results cell never exported (the
+    # experiment's notes fail too, for no points).
+    assert harness.failed(r) == ACCURACY
+    assert {t["status"] for t in r["tests"] if t["name"] in EXPERIMENT} == {"failed"}
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:

@@ -274,9 +274,12 @@ def test_eval_numerical_gradient_kinks(result, tolerance):
 
 
 @points(2, cell="check_eval_numerical_gradient")
-def test_eval_numerical_gradient_restores_x(result):
-    """eval_numerical_gradient: x is given back exactly as it came, bit for bit."""
-    for name in ("numgrad_quadratic", "numgrad_sum_sin", "numgrad_sum_sin_large_h", "numgrad_kinks"):
+def test_eval_numerical_gradient_restores_x(result, tolerance):
+    """eval_numerical_gradient: x is given back exactly as it came, bit for bit, by calls whose gradients are right
+    (a checker that does nothing leaves x alone too)."""
+    names = ("numgrad_quadratic", "numgrad_sum_sin", "numgrad_sum_sin_large_h", "numgrad_kinks")
+    _against_checker(result, tolerance, "eval_numerical_gradient", names)
+    for name in names:
         check_unmodified("eval_numerical_gradient: x", result(name), 1)
 
 
@@ -303,9 +306,12 @@ def test_eval_numerical_gradient_array_copies_output(result, tolerance):
 
 
 @points(1, cell="check_eval_numerical_gradient_array")
-def test_eval_numerical_gradient_array_leaves_inputs(result):
-    """eval_numerical_gradient_array: x is given back exactly as it came, bit for bit, and df is not modified."""
-    for name in ("numgrad_array_tanh", "numgrad_array_tanh_large_h", "numgrad_array_affine", "numgrad_array_identity"):
+def test_eval_numerical_gradient_array_leaves_inputs(result, tolerance):
+    """eval_numerical_gradient_array: x is given back exactly as it came, bit for bit, and df is not modified, by
+    calls whose gradients are right (a checker that does nothing leaves them alone too)."""
+    names = ("numgrad_array_tanh", "numgrad_array_tanh_large_h", "numgrad_array_affine", "numgrad_array_identity")
+    _against_checker(result, tolerance, "eval_numerical_gradient_array", names)
+    for name in names:
         run = result(name)
         check_unmodified("eval_numerical_gradient_array: x", run, 1)
         check_unmodified("eval_numerical_gradient_array: df", run, 2)

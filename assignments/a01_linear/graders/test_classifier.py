@@ -115,22 +115,24 @@ def test_svm_training_fits(result, threshold, note):
     _check_fit(result("svm_separable"), "LinearSVM", threshold("separable_train_acc"), note)
 
 
-def _check_test_accuracy(exported, heldout, note, name: str, minimum: float) -> None:
+def _check_test_accuracy(exported, heldout, measured, note, name: str, key: str, minimum: float) -> None:
     y_test = heldout("cifar10", "y_test")
     y_pred = exported(name)
     check_shape(f"the exported '{name}'", y_pred, y_test.shape)
     accuracy = float(np.mean(y_pred == y_test))
+    measured(key, accuracy)
     check_true(accuracy >= minimum, f"test accuracy {accuracy:.3f} is below the required {minimum:.2f}.")
     note(f"test accuracy {accuracy:.3f} (required {minimum:.2f})")
 
 
 @points(2, cell="svm_accuracy")
-def test_svm_test_accuracy(exported, heldout, threshold, note):
+def test_svm_test_accuracy(exported, heldout, threshold, measured, note):
     """best_svm: accuracy of the exported CIFAR-10 test predictions."""
-    _check_test_accuracy(exported, heldout, note, "svm_test_predictions", threshold("svm_test_acc"))
+    _check_test_accuracy(exported, heldout, measured, note, "svm_test_predictions", "svm_test_acc", threshold("svm_test_acc"))
 
 
 @points(2, cell="softmax_accuracy")
-def test_softmax_test_accuracy(exported, heldout, threshold, note):
+def test_softmax_test_accuracy(exported, heldout, threshold, measured, note):
     """best_softmax: accuracy of the exported CIFAR-10 test predictions."""
-    _check_test_accuracy(exported, heldout, note, "softmax_test_predictions", threshold("softmax_test_acc"))
+    _check_test_accuracy(exported, heldout, measured, note, "softmax_test_predictions", "softmax_test_acc",
+                         threshold("softmax_test_acc"))

@@ -4,8 +4,10 @@ Why these checks: the loss is compared with ``reference.numpy`` and ``dx`` with 
 fresh random scores every run; the student's own centered differences catch a ``dx`` that disagrees
 with their own loss. The edge cases are where real bugs hide: SVM margins just either side of the
 hinge's kink and exactly on it (the notebook pins a gradient of 0 there, as PyTorch has it), huge
-scores (softmax must shift before exponentiating), a batch of one and a batch missing some classes
-(the number of classes comes from the scores, not from the labels), and scores modified in place.
+scores (softmax must shift before exponentiating: rows offset by thousands, and rows whose scores
+spread over thousands, where a shift by anything but the row's maximum still overflows), a batch of one
+and a batch missing some classes (the number of classes comes from the scores, not from the labels),
+and scores modified in place (part of the value tests: a loss that does nothing leaves them alone too).
 The graders call ``svm_loss(x, y)`` with two arguments, so a student's optional ``delta=1.0`` is fine.
 """
 
@@ -63,6 +65,20 @@ def _huge_scores(rng: np.random.Generator) -> list[np.ndarray]:
     return [rng.uniform(-3000, 3000, (len(x), 1)) + 10 * x, y]
 
 
+def _wide_scores(rng: np.random.Generator) -> list[np.ndarray]:
+    """Rows whose scores spread over thousands: each row has an offset of its own (-1000 to 1000), its
+    classes within tens of each other, and one class (never the label) 6000 to 9000 below the rest. A
+    shift by the row's mean or minimum still overflows (exp of more than 709), only the maximum keeps
+    exp finite; the far class's probability underflows to 0, but every label's probability stays
+    representable, so the loss and dx are finite however they are computed from the log-sum-exp."""
+    x, y = _softmax_scores(rng)
+    x = rng.uniform(-1000, 1000, (len(x), 1)) + 10 * x
+    rows = np.arange(len(x))
+    far = (y + rng.integers(1, C, len(x))) % C
+    x[rows, far] -= rng.uniform(6000, 9000, len(x))
+    return [x, y]
+
+
 # --- probes --------------------------------------------------------------------------------------
 
 
@@ -98,6 +114,11 @@ def softmax_huge(rng):
 
 
 @probe("softmax_loss")
+def softmax_wide(rng):
+    return {"args": _wide_scores(rng)}
+
+
+@probe("softmax_loss")
 def softmax_one(rng):
     return {"args": _softmax_scores(rng, n=1)}
 
@@ -127,11 +148,13 @@ def _check_own_numeric(run, tol: float) -> None:
 # --- svm_loss ------------------------------------------------------------------------------------
 
 
-@points(1, cell="check_svm_loss")
+@points(2, cell="check_svm_loss")
 def test_svm_loss_value(result, tolerance):
-    """svm_loss: the loss on random scores (12 examples, 7 classes)."""
+    """svm_loss: the loss on random scores (12 examples, 7 classes), with the scores left as they were given."""
     run = result("svm_random")
     check_close("loss", run.returned(0), np_svm_loss(*run.args)[0], tolerance("value"))
+    check_unmodified("x", run, 0)
+    check_unmodified("x", result("svm_at_kink"), 0)
 
 
 @points(2, cell="check_svm_loss")
@@ -159,21 +182,16 @@ def test_svm_loss_batch_of_one_and_absent_classes(result, tolerance):
     _check_loss_and_dx(result("svm_absent"), np_svm_loss, t_svm_loss, tolerance, " (classes absent from y)")
 
 
-@points(1, cell="check_svm_loss")
-def test_svm_loss_leaves_its_input(result):
-    """svm_loss: the scores x are left as they were given."""
-    check_unmodified("x", result("svm_random"), 0)
-    check_unmodified("x", result("svm_at_kink"), 0)
-
-
 # --- softmax_loss --------------------------------------------------------------------------------
 
 
-@points(1, cell="check_softmax_loss")
+@points(2, cell="check_softmax_loss")
 def test_softmax_loss_value(result, tolerance):
-    """softmax_loss: the loss on random scores (12 examples, 7 classes)."""
+    """softmax_loss: the loss on random scores (12 examples, 7 classes), with the scores left as they were given."""
     run = result("softmax_random")
     check_close("loss", run.returned(0), np_softmax_loss(*run.args)[0], tolerance("value"))
+    check_unmodified("x", run, 0)
+    check_unmodified("x", result("softmax_huge"), 0)
 
 
 @points(2, cell="check_softmax_loss")
@@ -190,8 +208,11 @@ def test_softmax_loss_own_numeric_gradient(result, tolerance):
 
 @points(1, cell="check_softmax_loss")
 def test_softmax_loss_huge_scores(result, tolerance):
-    """softmax_loss: loss and dx for scores in the thousands (no overflow)."""
+    """softmax_loss: loss and dx for scores in the thousands, and for rows whose scores spread over thousands (no
+    overflow)."""
     _check_loss_and_dx(result("softmax_huge"), np_softmax_loss, t_softmax_loss, tolerance, " for huge scores")
+    _check_loss_and_dx(result("softmax_wide"), np_softmax_loss, t_softmax_loss, tolerance,
+                       " for rows whose scores spread over thousands")
 
 
 @points(1, cell="check_softmax_loss")
@@ -199,10 +220,3 @@ def test_softmax_loss_batch_of_one_and_absent_classes(result, tolerance):
     """softmax_loss: loss and dx for a batch of one, and for a batch whose labels skip some classes."""
     _check_loss_and_dx(result("softmax_one"), np_softmax_loss, t_softmax_loss, tolerance, " (batch of one)")
     _check_loss_and_dx(result("softmax_absent"), np_softmax_loss, t_softmax_loss, tolerance, " (classes absent from y)")
-
-
-@points(1, cell="check_softmax_loss")
-def test_softmax_loss_leaves_its_input(result):
-    """softmax_loss: the scores x are left as they were given."""
-    check_unmodified("x", result("softmax_random"), 0)
-    check_unmodified("x", result("softmax_huge"), 0)

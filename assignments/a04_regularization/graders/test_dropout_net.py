@@ -165,11 +165,18 @@ def _check_loss_and_grads(run, tolerance, what: str) -> None:
 # --- tests ---------------------------------------------------------------------------------------
 
 
-@points(3, cell="check_fc_net")
+@points(4, cell="check_fc_net")
 def test_fc_dropout_loss_and_gradients(result, tolerance):
     """FullyConnectedNet.loss: loss and grads of a seeded dropout net with reg > 0 (the L2 gradient with dropout on),
-    against the reference and autograd with the same masks."""
+    against the reference and autograd with the same masks, with X and the parameters left as they were given."""
     _check_loss_and_grads(result("fc_dropout_reg"), tolerance, "FullyConnectedNet.loss (dropout, reg > 0)")
+    run = result("fc_dropout_reg")
+    check_unmodified("X", run.step("loss"), 0)
+    given = run.step("set").args[1]
+    after = run.step("params_after").entries(0)
+    for name, value in given.items():
+        check_true(name in after and np.array_equal(after[name], value),
+                   f"FullyConnectedNet.loss changed the parameter {name} (or removed it from self.params).")
 
 
 @points(1, cell="check_fc_net")
@@ -202,15 +209,3 @@ def test_fc_test_mode_switches_dropout_off(result, tolerance):
                 np.asarray(net.loss(X)), tolerance("value"))
     check_close("FullyConnectedNet.loss(X, y) after loss(X): the train-mode loss", run.step("train_again").returned(0),
                 net.loss(X, y)[0], tolerance("value"))
-
-
-@points(1, cell="check_fc_net")
-def test_fc_leaves_inputs_and_params(result):
-    """FullyConnectedNet.loss: X and the parameters are left as they were given."""
-    run = result("fc_dropout_reg")
-    check_unmodified("X", run.step("loss"), 0)
-    given = run.step("set").args[1]
-    after = run.step("params_after").entries(0)
-    for name, value in given.items():
-        check_true(name in after and np.array_equal(after[name], value),
-                   f"FullyConnectedNet.loss changed the parameter {name} (or removed it from self.params).")

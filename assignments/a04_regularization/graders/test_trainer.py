@@ -1,18 +1,21 @@
 """Hidden graders of the update rule ``sgd``, the ``Trainer`` and the trained networks.
 
 Why these checks: ``sgd`` against the reference on a given and on the default learning rate, with the
-default written into the config and ``w``, ``dw`` left alone (the notebook pins both). The Trainer is
-graded through the student's own FullyConnectedNet in chained probes (build, assign parameters,
-construct the Trainer, train, read the histories and parameters back), on problems whose training is
+default written into the config and ``w``, ``dw`` left alone (the notebook pins both; leaving them
+alone is part of the value test, since a rule that does nothing leaves them alone too). The Trainer
+trains a model of the grader's, never the student's network (issue #21: a FullyConnectedNet whose
+gradients were doubled used to cost the Trainer's points too): ``trusted_model("least_squares")``, a
+linear classifier with ``params``, ``loss(X)`` and ``loss(X, y)``, in chained probes (construct the
+Trainer on it, train, read the histories and parameters back), on problems whose training is
 deterministic whatever minibatches the student draws: every training row is the same image, so the
 reference Trainer follows the very same trajectory. One problem's validation accuracy falls after the
 first checks (the best parameters are the first check's: neither the last ones, nor those of a later
 tie, which ``>=`` would keep); in the other no validation label can ever be predicted, so the accuracy
 stays 0 and the book's bookkeeping would leave ``model.params`` empty. A training set smaller than one
-batch needs sampling with replacement and ``max(N // batch_size, 1)``. A fault of the student's
-network shows up here as a Trainer failure, so these points are separate from the network's and the
-messages say what was checked. The exported CIFAR-10 predictions and the dropout experiment's histories
-are scored against params.yaml thresholds (the experiment only on what is not noise).
+batch needs sampling with replacement and ``max(N // batch_size, 1)``. The Trainer's update rule is
+the student's ``sgd`` (found by name in the updater dictionary, as the notebook pins). The exported
+CIFAR-10 predictions of the network the student trained are scored against a params.yaml threshold;
+the dropout experiment, a given cell, is a zero-point note (only on what is not noise).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import numpy as np
 
 from pipelines.grade.api import (
-    assign,
     check_close,
     check_shape,
     check_true,
@@ -30,14 +32,15 @@ from pipelines.grade.api import (
     read,
     ref,
     step,
+    trusted_model,
 )
-from reference.numpy import FullyConnectedNet, Trainer, sgd
+from reference.numpy import Trainer, sgd
 
 # The deterministic Trainer problems: TRAIN_ROWS copies of one image, batches of BATCH (so 2 iterations
 # per epoch), EPOCHS epochs (checks after iterations 0, 1, 3, 5, 7), learning rate halved per epoch.
-D, HIDDEN, C = 6, 8, 3
+D, C = 6, 3
 TRAIN_ROWS, VAL_ROWS, BATCH, EPOCHS, DECAY = 25, 4, 10, 4, 0.5
-LEARNING_RATES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+LEARNING_RATES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
 UNREACHABLE_BIAS = -1e3
 # Smaller than one batch: 6 distinct rows, batches of 10, 3 epochs of max(6 // 10, 1) = 1 iteration.
 SMALL_ROWS, SMALL_EPOCHS = 6, 3
@@ -46,14 +49,18 @@ ACCURACY_ROWS, SUBSAMPLE = 250, 50
 
 
 def _params(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"W1": rng.standard_normal((D, HIDDEN)) / np.sqrt(D), "b1": 0.1 * rng.standard_normal(HIDDEN),
-            "W2": rng.standard_normal((HIDDEN, C)) / np.sqrt(HIDDEN), "b2": np.zeros(C)}
+    """The grader's linear model's parameters: W (D, C), b (C,)."""
+    return {"W": rng.standard_normal((D, C)) / np.sqrt(D), "b": np.zeros(C)}
 
 
-def _reference_net(params: dict[str, np.ndarray]) -> FullyConnectedNet:
-    net = FullyConnectedNet([HIDDEN], input_dim=D, num_classes=C)
-    net.params = {name: value.copy() for name, value in params.items()}
-    return net
+def _model(params: dict[str, np.ndarray]):
+    """The grader's model the student's Trainer trains (the sandbox builds it from these numbers)."""
+    return trusted_model("least_squares", W=params["W"], b=params["b"])
+
+
+def _reference_net(params: dict[str, np.ndarray]):
+    """The same model on this side, to replay the expected trajectory."""
+    return _model(params).build()
 
 
 def _reference_run(params: dict[str, np.ndarray], data: dict[str, np.ndarray], learning_rate: float,
@@ -76,9 +83,7 @@ def _reference_run(params: dict[str, np.ndarray], data: dict[str, np.ndarray], l
 def _trainer_steps(params: dict[str, np.ndarray], data: dict[str, np.ndarray], learning_rate: float,
                    epochs: int = EPOCHS, batch_size: int = BATCH) -> list:
     return [
-        step("net", "FullyConnectedNet", [HIDDEN], input_dim=D, num_classes=C),
-        assign("set", ref("net").attr("params"), params),
-        step("trainer", "Trainer", ref("net"), data, update_rule="sgd",
+        step("trainer", "Trainer", _model(params), data, update_rule="sgd",
              updater_config={"learning_rate": learning_rate}, lr_decay=DECAY, batch_size=batch_size,
              num_epochs=epochs, verbose=False),
         step("train", ref("trainer").attr("train")),
@@ -88,19 +93,20 @@ def _trainer_steps(params: dict[str, np.ndarray], data: dict[str, np.ndarray], l
         read("best_val_acc", ref("trainer").attr("best_val_acc")),
         read("epoch", ref("trainer").attr("epoch")),
         read("best_params", ref("trainer").attr("best_params")),
-        read("model_params", ref("net").attr("params")),
+        read("model_params", ref("trainer").arg(0).attr("params")),
     ]
 
 
 def _one_image_problem(rng: np.random.Generator, falling: bool) -> dict:
-    """Every training row is x0 with the label the initial net likes least. ``falling``: the validation
-    rows are x0 labelled with the class the initial net predicts, so the accuracy is 1 until training
-    moves the prediction (a learning rate is picked so that happens after the second check); else they
-    are labelled with the third class, whose bias keeps it out of reach: the accuracy is always 0."""
+    """Every training row is x0 with the label the initial model likes least. ``falling``: the
+    validation rows are x0 labelled with the class the initial model predicts, so the accuracy is 1
+    until training moves the prediction (a learning rate is picked so that happens after the second
+    check); else they are labelled with the third class, whose bias keeps it out of reach: the accuracy
+    is always 0."""
     while True:
         params = _params(rng)
         x0 = rng.standard_normal(D)
-        scores = np.maximum(x0 @ params["W1"] + params["b1"], 0) @ params["W2"]
+        scores = x0 @ params["W"] + params["b"]
         predicted, target = int(np.argmax(scores)), int(np.argmin(scores))
         third = 3 - predicted - target
         data = {"X_train": np.tile(x0, (TRAIN_ROWS, 1)), "y_train": np.full(TRAIN_ROWS, target),
@@ -109,11 +115,11 @@ def _one_image_problem(rng: np.random.Generator, falling: bool) -> dict:
             data["y_val"] = np.full(VAL_ROWS, predicted)
         else:
             data["y_val"] = np.full(VAL_ROWS, third)
-            params["b2"][third] = UNREACHABLE_BIAS
+            params["b"][third] = UNREACHABLE_BIAS
         for learning_rate in LEARNING_RATES:
             trainer, _ = _reference_run(params, data, learning_rate)
             history = trainer.val_acc_history
-            good = history[:2] == [1.0, 1.0] and history[-1] == 0.0 if falling else True
+            good = history[:2] == [1.0, 1.0] and history[-1] == 0.0 if falling else set(history) == {0.0}
             if good and trainer.train_acc_history[-1] == 1.0:
                 return {"steps": _trainer_steps(params, data, learning_rate)}
 
@@ -153,13 +159,11 @@ def trainer_small_data(rng):
 def trainer_check_accuracy(rng):
     params = _params(rng)
     X, y = rng.standard_normal((ACCURACY_ROWS, D)), rng.integers(0, C, ACCURACY_ROWS)
-    # Labels the net predicts on every row: any subsample of them scores exactly 1.
-    predicted = _reference_net(params).predict(X)
+    # Labels the model predicts on every row: any subsample of them scores exactly 1.
+    predicted = _reference_net(params).y_pred(X)
     data = {"X_train": X[:10], "y_train": y[:10], "X_val": X[:10], "y_val": y[:10]}
     return {"steps": [
-        step("net", "FullyConnectedNet", [HIDDEN], input_dim=D, num_classes=C),
-        assign("set", ref("net").attr("params"), params),
-        step("trainer", "Trainer", ref("net"), data, verbose=False),
+        step("trainer", "Trainer", _model(params), data, verbose=False),
         step("accuracy", ref("trainer").attr("check_accuracy"), X, y),
         step("subsampled", ref("trainer").attr("check_accuracy"), X, predicted, num_samples=SUBSAMPLE),
     ]}
@@ -168,16 +172,21 @@ def trainer_check_accuracy(rng):
 # --- sgd -----------------------------------------------------------------------------------------
 
 
-@points(1, cell="check_sgd")
+@points(2, cell="check_sgd")
 def test_sgd_step(result, tolerance):
-    """sgd: next_w = w - learning_rate * dw with the config's learning rate, which the returned config keeps."""
-    given = result("sgd_steps").step("given")
+    """sgd: next_w = w - learning_rate * dw with the config's learning rate, which the returned config keeps; w and
+    dw are left as they were given (next_w is a new array)."""
+    run = result("sgd_steps")
+    given = run.step("given")
     w, dw, config = given.args
     expected, _ = sgd(w, dw, dict(config))
     check_close("sgd: next_w", given.returned(0), expected, tolerance("value"))
     returned = given.entries(1)
     check_true(returned.get("learning_rate") == config["learning_rate"],
                "sgd: the returned config does not hold the learning rate it was given.")
+    for call in ("given", "default"):
+        check_unmodified("w", run.step(call), 0)
+        check_unmodified("dw", run.step(call), 1)
 
 
 @points(1, cell="check_sgd")
@@ -192,21 +201,12 @@ def test_sgd_default_learning_rate(result, tolerance):
                    f"{name}: the returned config must hold the default learning rate 1e-2.")
 
 
-@points(1, cell="check_sgd")
-def test_sgd_leaves_w_and_dw(result):
-    """sgd: w and dw are left as they were given (next_w is a new array)."""
-    run = result("sgd_steps")
-    for call in ("given", "default"):
-        check_unmodified("w", run.step(call), 0)
-        check_unmodified("dw", run.step(call), 1)
-
-
 # --- Trainer -------------------------------------------------------------------------------------
 
 
 def _reference_of(run) -> tuple[Trainer, list[dict[str, np.ndarray]]]:
-    params = run.step("set").args[1]
     trainer_step = run.step("trainer")
+    params = trainer_step.args[0].build().params
     data = trainer_step.args[1]
     kwargs = trainer_step.kwargs
     return _reference_run(params, data, kwargs["updater_config"]["learning_rate"], epochs=kwargs["num_epochs"],
@@ -226,8 +226,8 @@ def _check_params(what: str, got: dict[str, np.ndarray], expected: dict[str, np.
 
 @points(2, cell="check_trainer")
 def test_trainer_losses_follow_sgd_with_decay(result, tolerance):
-    """Trainer.train: your FullyConnectedNet trained by your Trainer and sgd on copies of one image gives the
-    loss of every iteration (4 epochs of 25 // 10 = 2 iterations, learning rate halved after each epoch)."""
+    """Trainer.train: a linear model of the grader's trained by your Trainer and sgd on copies of one image gives
+    the loss of every iteration (4 epochs of 25 // 10 = 2 iterations, learning rate halved after each epoch)."""
     run = result("trainer_falling")
     reference, _ = _reference_of(run)
     check_close("Trainer.train: loss_history (one loss per iteration)", _history(run, "loss_history"),
@@ -295,7 +295,7 @@ def test_trainer_check_accuracy(result):
     score is the label, a subsample of 50 rows drawn with their labels, and X and y left alone."""
     run = result("trainer_check_accuracy")
     X, y = run.step("accuracy").args
-    expected = float(np.mean(_reference_net(run.step("set").args[1]).predict(X) == y))
+    expected = float(np.mean(run.step("trainer").args[0].build().y_pred(X) == y))
     got = float(np.asarray(run.step("accuracy").returned(0)))
     check_true(abs(got - expected) < 1e-12,
                f"Trainer.check_accuracy: {got:g} on {ACCURACY_ROWS} rows, expected the fraction of rows whose argmax "
@@ -317,45 +317,50 @@ def _exported_history(exported, name: str) -> np.ndarray:
     return history
 
 
-@points(1, cell="check_dropout_experiment")
-def test_experiment_overfits_without_dropout(exported, threshold, note):
-    """Dropout experiment: without dropout the network fits its 500 training images."""
+@points(0, cell="check_dropout_experiment")
+def test_experiment_overfits_without_dropout(exported, threshold, measured, note):
+    """Dropout experiment (a note, no points: the experiment is given): without dropout the network fits its 500
+    training images."""
     train = _exported_history(exported, "experiment_no_dropout_train_acc")
+    measured("experiment_train_acc", train[-1])
     required = threshold("experiment_train_acc")
     check_true(train[-1] >= required, f"without dropout the final training accuracy on 500 images is {train[-1]:.3f} "
                                       f"(at least {required:g} expected).")
     note(f"final training accuracy without dropout {train[-1]:.3f} (required {required:g})")
 
 
-@points(1, cell="check_dropout_experiment")
-def test_experiment_dropout_narrows_the_gap(exported, threshold, note):
-    """Dropout experiment: keep probability 0.3 narrows the train - validation gap (mean of the last 5 checks)
-    whenever the network without dropout overfits."""
+@points(0, cell="check_dropout_experiment")
+def test_experiment_dropout_narrows_the_gap(exported, threshold, measured, note):
+    """Dropout experiment (a note, no points: the experiment is given): keep probability 0.3 narrows the train -
+    validation gap (mean of the last 5 checks) whenever the network without dropout overfits."""
     gaps = {}
     for name in ("no_dropout", "keep_07", "keep_03"):
         train = _exported_history(exported, f"experiment_{name}_train_acc")
         val = _exported_history(exported, f"experiment_{name}_val_acc")
         check_shape(f"the exported 'experiment_{name}_val_acc'", val, train.shape)
         gaps[name] = float(np.mean(train[-5:] - val[-5:]))
-    measured = "train - validation gap: " + ", ".join(f"{k} {v:.3f}" for k, v in gaps.items())
+    shown = "train - validation gap: " + ", ".join(f"{k} {v:.3f}" for k, v in gaps.items())
     overfit = threshold("experiment_min_gap")
     if gaps["no_dropout"] < overfit:
-        note(f"{measured}; without dropout the gap is below {overfit:g}: nothing to narrow")
+        note(f"{shown}; without dropout the gap is below {overfit:g}: nothing to narrow")
         return
     ratio = gaps["keep_03"] / gaps["no_dropout"]
+    measured("experiment_gap_ratio", ratio)
     required = threshold("experiment_gap_ratio")
     check_true(ratio <= required, f"with keep probability 0.3 the train - validation gap is {ratio:.2f} times the gap "
-                                  f"without dropout (at most {required:g} expected; {measured}).")
-    note(f"{measured}; ratio {ratio:.2f} (at most {required:g})")
+                                  f"without dropout (at most {required:g} expected; {shown}).")
+    note(f"{shown}; ratio {ratio:.2f} (at most {required:g})")
 
 
 @points(3, cell="best_accuracy")
-def test_best_model_test_accuracy(exported, heldout, threshold, note):
-    """FullyConnectedNet trained by your Trainer: accuracy of the exported CIFAR-10 test predictions of best_model."""
+def test_best_model_test_accuracy(exported, heldout, threshold, measured, note):
+    """FullyConnectedNet you trained with your Trainer: accuracy of the exported CIFAR-10 test predictions of
+    best_model."""
     y_test = heldout("cifar10", "y_test")
     y_pred = exported("best_model_test_predictions")
     check_shape("the exported 'best_model_test_predictions'", y_pred, y_test.shape)
     accuracy = float(np.mean(y_pred == y_test))
+    measured("best_model_test_acc", accuracy)
     required = threshold("best_model_test_acc")
     check_true(accuracy >= required, f"test accuracy {accuracy:.3f} is below the required {required:.2f}.")
     note(f"test accuracy {accuracy:.3f} (required {required:.2f})")

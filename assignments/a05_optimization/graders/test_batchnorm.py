@@ -4,15 +4,18 @@ and ``batchnorm_backward_alt``.
 Why these checks: train-mode outputs are compared with ``reference.numpy`` and both backward passes
 with torch autograd (an independent derivation) and with the student's own centered differences, on
 inputs with large, unequal means and scales and N != D (so a statistic over the wrong axis cannot
-pass). Both backward passes run on the cache of one forward pass, the alternative after the staged
-one, so a backward pass that spoils the cache is caught. The running averages are followed through
+pass). Each backward pass runs twice on the cache of its own train-mode forward pass (the second call
+must give the same result, so a backward pass that spoils its cache is caught); the closed form is
+compared with autograd and with the reference's staged pass, never with the student's staged version,
+so a bug in one costs that one's points only. The running averages are followed through
 three train-mode calls that pass the same ``bn_param`` dict along, as a network does, with a
 non-default momentum and eps and non-zero starting values; a test-mode call on that dict must then
 normalize with the running averages (also for a batch of one) and leave them unchanged; a first
 call with only ``mode`` set must use the defaults (eps 1e-5, momentum 0.9, zero running averages).
 The speed of the closed form is measured from outside the sandbox against the student's own staged
 version; only a closed form markedly slower than the staged one loses the point (the ratio depends
-on the machine, so it is reported, never required).
+on the machine, so it is reported, never required). Properties that a function doing nothing also
+has (inputs left alone, speed) earn their points only together with the same function's values.
 """
 
 from __future__ import annotations
@@ -181,16 +184,18 @@ def _check_own_numeric(run, fn: str, tolerance) -> None:
 # --- batchnorm_forward ---------------------------------------------------------------------------
 
 
-@points(2, cell="check_batchnorm_forward")
+@points(3, cell="check_batchnorm_forward")
 def test_forward_train_mode(result, tolerance):
     """batchnorm_forward: train-mode output on a batch of 8 examples of 6 features (means ~12, unequal scales)
-    and on a batch of two."""
+    and on a batch of two, with x, gamma and beta left as they were given."""
     run = result("bn_forward")
     for name, label in (("fwd", ""), ("fwd_two", ", a batch of two")):
         x, gamma, beta, _ = run.step(name).args
         expected, _ = batchnorm_forward(x, gamma, beta, {"mode": "train"})
         check_close(f"batchnorm_forward: out (train mode{label})", run.step(name).returned(0), expected,
                     tolerance("value"))
+    for i, what in enumerate(("x", "gamma", "beta")):
+        check_unmodified(f"batchnorm_forward: {what}", run.step("fwd"), i)
 
 
 @points(1, cell="check_batchnorm_forward")
@@ -245,22 +250,16 @@ def test_forward_test_mode(result, tolerance):
                    f"batchnorm_forward: test mode changed bn_param['{key}'] (test mode only reads the running averages).")
 
 
-@points(1, cell="check_batchnorm_forward")
-def test_forward_leaves_inputs(result):
-    """batchnorm_forward: x, gamma and beta are left as they were given."""
-    run = result("bn_forward")
-    for i, what in enumerate(("x", "gamma", "beta")):
-        check_unmodified(f"batchnorm_forward: {what}", run.step("fwd"), i)
-
-
 # --- batchnorm_backward --------------------------------------------------------------------------
 
 
-@points(3, cell="check_batchnorm_backward")
+@points(4, cell="check_batchnorm_backward")
 def test_backward_gradients(result, tolerance):
-    """batchnorm_backward: dx, dgamma and dbeta on a batch of 8 and a batch of 2, against autograd."""
+    """batchnorm_backward: dx, dgamma and dbeta on a batch of 8 and a batch of 2, called twice on the cache of its
+    own forward pass, against autograd, with dout left as it was given."""
     _check_backward(result("bn_train"), "batchnorm_backward", tolerance)
     _check_backward(result("bn_batch_of_two"), "batchnorm_backward", tolerance, " (a batch of two)")
+    check_unmodified("batchnorm_backward: dout", result("bn_train").step("bwd"), 0)
 
 
 @points(2, cell="check_batchnorm_backward")
@@ -269,21 +268,16 @@ def test_backward_own_numeric_gradient(result, tolerance):
     _check_own_numeric(result("bn_train"), "batchnorm_backward", tolerance)
 
 
-@points(1, cell="check_batchnorm_backward")
-def test_backward_leaves_dout(result):
-    """batchnorm_backward: dout is left as it was given."""
-    check_unmodified("batchnorm_backward: dout", result("bn_train").step("bwd"), 0)
-
-
 # --- batchnorm_backward_alt ----------------------------------------------------------------------
 
 
-@points(2, cell="check_batchnorm_backward_alt")
+@points(3, cell="check_batchnorm_backward_alt")
 def test_alt_gradients(result, tolerance):
-    """batchnorm_backward_alt: dx, dgamma and dbeta on a batch of 8 and a batch of 2 (on the cache batchnorm_backward
-    already used), against autograd."""
+    """batchnorm_backward_alt: dx, dgamma and dbeta on a batch of 8 and a batch of 2, called twice on the cache of
+    its own forward pass, against autograd, with dout left as it was given."""
     _check_backward(result("bn_alt"), "batchnorm_backward_alt", tolerance)
     _check_backward(result("bn_alt_batch_of_two"), "batchnorm_backward_alt", tolerance, " (a batch of two)")
+    check_unmodified("batchnorm_backward_alt: dout", result("bn_alt").step("bwd"), 0)
 
 
 @points(1, cell="check_batchnorm_backward_alt")
@@ -300,15 +294,10 @@ def test_alt_matches_staged(result, tolerance):
 
 
 @points(1, cell="check_batchnorm_backward_alt")
-def test_alt_leaves_dout(result):
-    """batchnorm_backward_alt: dout is left as it was given."""
-    check_unmodified("batchnorm_backward_alt: dout", result("bn_alt").step("bwd"), 0)
-
-
-@points(1, cell="check_batchnorm_backward_alt")
-def test_alt_speed(result, threshold, note):
+def test_alt_speed(result, tolerance, threshold, note):
     """batchnorm_backward_alt: on a 2000 x 500 batch, not markedly slower than your batchnorm_backward (the
-    speed-up is measured and reported)."""
+    speed-up is measured and reported), when its gradients are right."""
+    _check_backward(result("bn_alt"), "batchnorm_backward_alt", tolerance)
     staged, alt = result("bn_staged_timed").seconds, result("bn_alt_timed").seconds
     slowest = threshold("bn_alt_max_slowdown")
     # Each timed chain is one forward pass and BACKWARD_CALLS backward passes; the forward pass is the same in both.

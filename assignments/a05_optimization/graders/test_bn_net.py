@@ -10,12 +10,15 @@ and betas chosen so that no hidden unit sits near its ReLU kink after normalizat
 against the student's own centered differences. After two training calls (which update the running
 averages in ``bn_params``) a call without labels must give the test-mode scores of the reference
 network that took the same calls. The network without batch normalization must still be a03's.
-Finally the trained models: Adam and RMSProp must end with a lower training loss than plain SGD on the
-same budget and must not fall behind it on the CIFAR-10 test split (Adam must beat it); the network
-with batch normalization must not fall behind the one without on validation accuracy (the
-curriculum's signal: the two networks end within a few points of each other, either way, from seed
-to seed) and must reach a floor of test accuracy;
-margins calibrated on the reference solution over several seeds (params.yaml).
+Leaving X alone is part of the gradient test (a loss that does nothing leaves X alone too).
+
+Finally the trained models, as notes worth no points (issue #21: the experiments are given, read-only
+cells, so they measure the book's claims, not the student's work, and a bug of a rule or of the
+network already costs its own points above): whether Adam and RMSProp end with a lower training loss
+than plain SGD on the same budget and no lower CIFAR-10 test accuracy (Adam a higher one), and the
+test accuracy of the network with batch normalization; margins calibrated on the reference solution
+over several seeds (params.yaml). The comparison of the networks with and without batch
+normalization is not checked: at this budget they are level within the noise.
 """
 
 from __future__ import annotations
@@ -236,11 +239,12 @@ def test_bn_net_initialisation(result):
                                        f"{sorted(plain)}, expected {sorted(expected)}.")
 
 
-@points(3, cell="check_fc_net")
+@points(4, cell="check_fc_net")
 def test_bn_net_gradients(result, tolerance):
     """FullyConnectedNet(normalization='batchnorm'): loss and grads (gammas and betas included) of a net with three
-    hidden layers (reg > 0) on a batch of 7, against autograd."""
+    hidden layers (reg > 0) on a batch of 7, against autograd, with X left as it was given."""
     _check_loss_probe(result("net_loss"), tolerance, "FullyConnectedNet([10, 8, 7], batchnorm)")
+    check_unmodified("FullyConnectedNet.loss: X", result("net_loss").step("loss"), 0)
 
 
 @points(1, cell="check_fc_net")
@@ -282,12 +286,6 @@ def test_plain_net_unchanged(result, tolerance):
     _check_loss_probe(result("net_plain_loss"), tolerance, "FullyConnectedNet([10, 8])")
 
 
-@points(1, cell="check_fc_net")
-def test_bn_net_leaves_X(result):
-    """FullyConnectedNet.loss: X is left as it was given."""
-    check_unmodified("FullyConnectedNet.loss: X", result("net_loss").step("loss"), 0)
-
-
 # --- trained on CIFAR-10 -------------------------------------------------------------------------
 
 
@@ -306,14 +304,16 @@ def _final_loss(exported, rule: str) -> float:
     return float(np.mean(history[-max(1, history.size // 10):]))
 
 
-def _check_beats_sgd(exported, heldout, threshold, note, rule: str) -> None:
+def _check_beats_sgd(exported, heldout, threshold, measured, note, rule: str) -> None:
     """The rule's final training loss is below SGD's, and its test accuracy above, by calibrated margins."""
     sgd_loss, rule_loss = _final_loss(exported, "sgd"), _final_loss(exported, rule)
     loss_margin = threshold(f"{rule}_loss_below_sgd")
+    measured(f"{rule}_loss_below_sgd", sgd_loss - rule_loss)
+    sgd_acc, rule_acc = _test_accuracy(exported, heldout, "sgd"), _test_accuracy(exported, heldout, rule)
+    measured(f"{rule}_acc_over_sgd", rule_acc - sgd_acc)
     check_true(rule_loss <= sgd_loss - loss_margin,
                f"{rule}: final training loss {rule_loss:.3f} after the same budget as SGD's {sgd_loss:.3f}; at least "
                f"{loss_margin:.2f} lower expected.")
-    sgd_acc, rule_acc = _test_accuracy(exported, heldout, "sgd"), _test_accuracy(exported, heldout, rule)
     acc_margin = threshold(f"{rule}_acc_over_sgd")
     check_true(rule_acc - sgd_acc >= acc_margin,
                f"{rule}: test accuracy {rule_acc:.3f} after the same budget as SGD's {sgd_acc:.3f}; at least "
@@ -322,36 +322,26 @@ def _check_beats_sgd(exported, heldout, threshold, note, rule: str) -> None:
          f"(SGD {sgd_acc:.3f})")
 
 
-@points(2, cell="rules_accuracy")
-def test_adam_beats_sgd(exported, heldout, threshold, note):
-    """adam: the model trained with Adam ends with a lower training loss and a higher CIFAR-10 test accuracy
-    than the one trained with SGD on the same budget."""
-    _check_beats_sgd(exported, heldout, threshold, note, "adam")
+@points(0, cell="rules_accuracy")
+def test_adam_beats_sgd(exported, heldout, threshold, measured, note):
+    """adam (a note, no points): the network the given experiment trained with your Adam ends with a lower training
+    loss and a higher CIFAR-10 test accuracy than the one trained with SGD on the same budget."""
+    _check_beats_sgd(exported, heldout, threshold, measured, note, "adam")
 
 
-@points(2, cell="rules_accuracy")
-def test_rmsprop_beats_sgd(exported, heldout, threshold, note):
-    """rmsprop: the model trained with RMSProp ends with a lower training loss than the one trained with SGD on
-    the same budget, and does not fall behind it on CIFAR-10 test accuracy."""
-    _check_beats_sgd(exported, heldout, threshold, note, "rmsprop")
+@points(0, cell="rules_accuracy")
+def test_rmsprop_beats_sgd(exported, heldout, threshold, measured, note):
+    """rmsprop (a note, no points): the network trained with your RMSProp ends with a lower training loss than the one
+    trained with SGD on the same budget, and does not fall behind it on CIFAR-10 test accuracy."""
+    _check_beats_sgd(exported, heldout, threshold, measured, note, "rmsprop")
 
 
-@points(2, cell="bn_accuracy")
-def test_bn_net_keeps_up(exported, threshold, note):
-    """FullyConnectedNet with batch normalization: best validation accuracy at least that of the same network
-    without it, less a calibrated margin."""
-    bn, plain = (float(np.asarray(exported(f"{name}_best_val_acc"))) for name in ("batchnorm", "baseline"))
-    margin = threshold("bn_minus_baseline")
-    check_true(bn >= plain - margin,
-               f"FullyConnectedNet: best validation accuracy {bn:.3f} with batch normalization, {plain:.3f} without; "
-               f"at most {margin:.2f} below it allowed.")
-    note(f"best validation accuracy with batch normalization {bn:.3f}, without {plain:.3f}")
-
-
-@points(1, cell="bn_accuracy")
-def test_bn_net_accuracy(exported, heldout, threshold, note):
-    """FullyConnectedNet with batch normalization: CIFAR-10 test accuracy of the exported predictions."""
-    bn = _test_accuracy(exported, heldout, "batchnorm")
+@points(0, cell="bn_accuracy")
+def test_bn_net_accuracy(exported, heldout, threshold, measured, note):
+    """FullyConnectedNet with batch normalization (a note, no points): CIFAR-10 test accuracy of the network the given
+    experiment trained, next to the one without batch normalization."""
+    bn, plain = (_test_accuracy(exported, heldout, name) for name in ("batchnorm", "baseline"))
+    measured("bn_test_acc", bn)
     required = threshold("bn_test_acc")
-    check_true(bn >= required, f"test accuracy {bn:.3f} is below the required {required:.2f}.")
-    note(f"test accuracy {bn:.3f} (required {required:.2f})")
+    check_true(bn >= required, f"test accuracy {bn:.3f} is below the expected {required:.2f}.")
+    note(f"test accuracy {bn:.3f} with batch normalization (expected at least {required:.2f}), {plain:.3f} without")
