@@ -347,13 +347,14 @@ def test_numpy_forward_images_other_sizes(result, tolerance):
 
 
 @points(4, cell="cnn_accuracy")
-def test_cnn_test_accuracy(exported, heldout, threshold, note):
+def test_cnn_test_accuracy(exported, heldout, threshold, measured, note):
     """MnistCNN trained: accuracy of the exported predictions on the first test images, against held-out labels."""
     y_test = heldout("mnist", "y_test")
     pred = exported("cnn_test_predictions")
     count = min(int(threshold("cnn_test_images")), y_test.shape[0])
     check_shape("the exported 'cnn_test_predictions'", pred, (count,))
     acc = float(np.mean(pred == y_test[:count]))
+    measured("cnn_test_acc", acc)
     required = threshold("cnn_test_acc")
     check_true(acc >= required, f"the CNN: test accuracy {acc:.3f} on {count} images is below the required {required:.2f}.")
     note(f"test accuracy {acc:.4f} on {count} images (required {required:.2f}; the book: 0.9922 after 10,000 steps)")

@@ -215,12 +215,13 @@ def test_mnist_loss_float32_and_meta(result, tolerance):
 
 
 @points(3, cell="softmax_accuracy")
-def test_softmax_regression_test_accuracy(exported, heldout, threshold, note):
+def test_softmax_regression_test_accuracy(exported, heldout, threshold, measured, note):
     """SoftmaxRegression trained: accuracy of the exported predictions on the held-out MNIST test labels."""
     y_test = heldout("mnist", "y_test")
     pred = exported("softmax_test_predictions")
     check_shape("the exported 'softmax_test_predictions'", pred, y_test.shape)
     acc = float(np.mean(pred == y_test))
+    measured("softmax_test_acc", acc)
     required = threshold("softmax_test_acc")
     check_true(acc >= required, f"softmax regression: test accuracy {acc:.3f} is below the required {required:.2f}.")
     note(f"test accuracy {acc:.4f} (required {required:.2f}; the book: 0.918)")
