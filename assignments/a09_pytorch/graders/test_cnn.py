@@ -222,7 +222,8 @@ def test_cnn_initialisation(result, tolerance):
             continue
         count = int(np.prod(BOOK[name]))
         mean, std, low, high = (float(run.step(f"{name}:{stat}").returned(0)) for stat in ("mean", "std", "min", "max"))
-        check_true(-0.2 <= low and high <= 0.2,
+        # float32's nearest value to 0.2 is 0.2 + 3e-9, where trunc_normal_ clamps a draw that rounds beyond it
+        check_true(-0.2 - 1e-8 <= low and high <= 0.2 + 1e-8,
                    f"MnistCNN(): {name} has values in [{low:.3f}, {high:.3f}]; the book's normal is truncated at +-0.2.")
         # standard errors of the mean and standard deviation of `count` draws; `spread` of them allowed
         check_true(abs(std - 0.08796) <= spread * 0.08796 / np.sqrt(2 * count) + 1e-4 and abs(mean) <= spread * 0.088 / np.sqrt(count),
