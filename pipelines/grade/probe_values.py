@@ -165,6 +165,8 @@ def to_numpy(value: Any) -> Any:
     ``Tensor`` must be a class before anything is asked of it."""
     tensor_type = getattr(sys.modules.get("torch"), "Tensor", None)
     if isinstance(tensor_type, type) and isinstance(value, tensor_type):
+        if getattr(value, "is_meta", False):  # shape and dtype only: not plain data
+            raise TypeError("a tensor on the meta device holds no values")
         return value.detach().cpu().numpy()  # type: ignore[attr-defined]
     return value
 

@@ -12,6 +12,7 @@ from reference.numpy.lenet import *  # noqa: F401,F403
 from reference.numpy.linear_classifier import *  # noqa: F401,F403
 from reference.numpy.logistic import *  # noqa: F401,F403
 from reference.numpy.mlp import *  # noqa: F401,F403
+from reference.numpy.mnist_cnn import *  # noqa: F401,F403
 from reference.numpy.rbm import *  # noqa: F401,F403
 from reference.numpy.rnn import *  # noqa: F401,F403
 from reference.numpy.rnn_layers import *  # noqa: F401,F403

@@ -267,6 +267,26 @@ def test_a_module_gets_the_graders_weights_through_load_state_dict(tmp_path: Pat
         r.step("net").returned(0)
 
 
+def test_a_meta_tensor_comes_back_by_its_type_and_its_shape_reads_back(tmp_path: Path) -> None:
+    """A forward pass on torch's ``meta`` device (a09's check that no tensor is made on a fixed device)
+    returns a tensor without values: it is recorded by its type, as any output that is not plain data,
+    instead of failing the probe with the student's "not implemented yet", and its shape reads back."""
+    X = np.ones((4, 3))
+    r = run(tmp_path, {"steps": [
+        step("net", "Lin", 3, 2),
+        step("to_meta", ref("net").attr("to"), "meta"),
+        step("x", "on_cpu", tensor(X, "float32")),
+        step("x_meta", ref("x").arg(0).attr("to"), "meta"),
+        step("out", ref("net"), ref("x_meta")),
+        read("shape", ref("out").attr("shape")),
+        read("is_meta", ref("out").attr("is_meta")),
+    ]}, TORCH_STUDENT, "Lin")
+    np.testing.assert_array_equal(r.step("shape").returned(0), [4, 2])
+    assert bool(r.step("is_meta").returned(0))
+    with pytest.raises(StudentCheckFailed, match="Lin output 0 is a Tensor; expected"):
+        r.step("out").returned(0)
+
+
 def test_a_tensor_written_into_is_reported_like_an_array(tmp_path: Path) -> None:
     x = np.arange(1.0, 5.0)
     r = run(tmp_path, {"steps": [step("s", "scale_", tensor(x, "float32")),

@@ -1,6 +1,8 @@
-"""a09 torch models: shapes and parameter counts of the book's networks, initialisation, the CNN's
-forward pass against the a03/a06 numpy layers, dropout's keep-probability convention, the optimisers,
-and training steps that learn (softmax overfits a separable set; the CNN's loss falls)."""
+"""a09 torch models: the book's first example (section 8.3: its printed loss and the W, b that 1000
+gradient-descent steps reach), shapes and parameter counts of the book's networks (and of small
+copies), initialisation, the loss, the CNN's forward pass against the a03/a06 numpy layers
+(``reference.numpy.mnist_cnn_forward``), dropout's keep-probability convention, the optimisers, and
+training steps that learn (softmax overfits a separable set; the CNN's loss falls)."""
 
 from __future__ import annotations
 
@@ -14,15 +16,20 @@ import torch
 from gradcheck import rel_error
 from reference.numpy.cnn_layers import conv_forward_fast, max_pool_forward_fast
 from reference.numpy.layers import affine_forward, relu_forward
+from reference.numpy.mnist_cnn import mnist_cnn_forward
 from reference.torch.autograd import to_numpy, to_tensor
 from reference.torch.mnist_models import (
+    LinearModel,
     MnistCNN,
     SoftmaxRegression,
     cnn_optimizer,
     mnist_accuracy,
+    mnist_loss,
     mnist_train,
     mnist_train_step,
     softmax_optimizer,
+    sum_of_squares,
+    train_step,
 )
 from tests.reference.conftest import TOL_EXACT
 
@@ -74,6 +81,61 @@ def test_cnn_eval_forward_matches_numpy_layers(cnn, device):
     h = relu_forward(affine_forward(h, w["fc1.weight"].T, w["fc1.bias"])[0])[0]
     logits = affine_forward(h, w["fc2.weight"].T, w["fc2.bias"])[0]
     assert rel_error(to_numpy(model(to_tensor(x, device))), logits) < TOL_EXACT[np.float64]
+    assert rel_error(mnist_cnn_forward(w, x.reshape(2, 784)), logits) < TOL_EXACT[np.float64]
+
+
+@pytest.mark.parametrize(("channels", "hidden"), [((3, 4), 12), ((2, 5), 7)])
+def test_small_copies_have_the_sizes_asked_for(channels, hidden, device):
+    torch.manual_seed(1)
+    model = MnistCNN(channels=channels, hidden=hidden, device=device).eval()
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    c1, c2 = channels
+    assert shapes == {"conv1.weight": (c1, 1, 5, 5), "conv1.bias": (c1,), "conv2.weight": (c2, c1, 5, 5),
+                      "conv2.bias": (c2,), "fc1.weight": (hidden, 49 * c2), "fc1.bias": (hidden,),
+                      "fc2.weight": (10, hidden), "fc2.bias": (10,)}
+    x = np.random.default_rng(3).random((3, 784))
+    w = {name: to_numpy(p) for name, p in model.state_dict().items()}
+    assert rel_error(to_numpy(model(to_tensor(x, device))), mnist_cnn_forward(w, x)) < TOL_EXACT[np.float64]
+
+
+def test_the_books_linear_model():
+    """Section 8.3: loss 23.66 at W = 0.3, b = -0.3 (the seed digest misreads it as -3); 0 at W = -1,
+    b = 1; 1000 steps of GradientDescent(0.01) reach W = -0.9999969, b = 0.99999082 (the book's float32
+    run; float64 here agrees to 1e-5)."""
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    y = torch.tensor([0.0, -1.0, -2.0, -3.0], dtype=torch.float64)
+    model = LinearModel()
+    assert sum_of_squares(model(x), y).item() == pytest.approx(23.66)
+    assert sum_of_squares(LinearModel(W=-1.0, b=1.0)(x), y).item() == 0.0
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    losses = [train_step(model, sum_of_squares, optimizer, x, y) for _ in range(1000)]
+    assert losses[0] == pytest.approx(23.66) and losses[-1] < 1e-9
+    assert model.W.item() == pytest.approx(-0.9999969, abs=1e-5) and model.b.item() == pytest.approx(0.99999082, abs=1e-5)
+
+
+def test_train_step_returns_the_loss_before_its_update_and_zeroes_gradients():
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    y = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    model = LinearModel(W=1.0, b=0.0).eval()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    # loss = (1 - 1)^2 + (2 - 0)^2 = 4; dL/dW = 2 * (0 * 1 + 2 * 2) = 8, dL/db = 2 * (0 + 2) = 4
+    assert train_step(model, sum_of_squares, optimizer, x, y) == 4.0
+    assert model.training
+    assert model.W.item() == pytest.approx(0.2) and model.b.item() == pytest.approx(-0.4)
+    # second step from (0.2, -0.4): residuals (-0.2 - 1, 0 - 0) = (-1.2, 0); grads (-2.4, -2.4)
+    train_step(model, sum_of_squares, optimizer, x, y)
+    assert model.W.item() == pytest.approx(0.44) and model.b.item() == pytest.approx(-0.16)
+
+
+def test_mnist_loss_is_the_mean_cross_entropy_and_stays_finite(device):
+    rng = np.random.default_rng(5)
+    logits, y = rng.standard_normal((6, 10)), rng.integers(0, 10, 6)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    expected = np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(6), y])
+    assert mnist_loss(to_tensor(logits, device), to_tensor(y, device)).item() == pytest.approx(expected, rel=1e-12)
+    huge = to_tensor(np.array([[1000.0, -1000.0, 0.0]]), device)
+    assert mnist_loss(huge, to_tensor(np.array([1]), device)).item() == pytest.approx(2000.0)
+    assert mnist_loss(huge.float(), to_tensor(np.array([0]), device)).dtype == torch.float32
 
 
 def test_dropout_uses_keep_probability(cnn):

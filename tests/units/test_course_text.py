@@ -56,6 +56,13 @@ DERIVED: dict[str, list[str]] = {
         # CD-k's update
         "ph_mean.T @ v0 - nh_mean.T @ vk",
     ],
+    "a09_pytorch": [
+        # the conversion of the book's TensorFlow weights (question 1): fc1's inputs from (H, W, C) to
+        # (C, H, W) order, the convolutions' axes to (out, in, HH, WW)
+        "reshape(7, 7, 64, 1024)", "transpose(3, 2, 0, 1)", "np.moveaxis(W_fc1",
+        # which of nn.Linear's weights the numpy affine layer takes transposed (numpy_cnn_forward)
+        'weights["fc1.weight"].T', 'weights["fc2.weight"].T', "fc1.weight.T", "fc2.weight.T",
+    ],
     "a01_linear": [
         # the SVM's gradient rule and its vectorized recipe, the softmax gradient
         "adds `x_i` to column `j` of `dW`", "minus the count of positive margins", "`p - onehot(y_i)`",
