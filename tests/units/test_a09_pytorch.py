@@ -14,11 +14,10 @@ from __future__ import annotations
 import csv
 import inspect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from pipelines.grade.api import declared_probes
 from pipelines.grade.notebook import grade_id, is_autograded_test
@@ -30,16 +29,9 @@ UNIT = "a09_pytorch"
 SOURCE = REPO / "assignments" / UNIT / f"{UNIT}.ipynb"
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A project with the unit's data, for the visible checks (harness.data_project)."""
-    yield from harness.data_project(tmp_path_factory, UNIT, datasets=("mnist",))
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example submissions of the unit as `dvc repro` graded them (harness.graded_examples)."""
-    yield from harness.graded_examples(tmp_path_factory, UNIT, datasets=("mnist",))
+DATASETS = ("mnist",)
+project = harness.project_fixture(UNIT, DATASETS)
+graded = harness.graded_fixture(UNIT, DATASETS)
 
 
 # The trained-model checks: they need the notebook's training runs (exported predictions).
@@ -90,26 +82,17 @@ def test_wrong_gradient_loses_the_step_and_what_it_trained(graded: Path) -> None
 
 
 def test_endless_loop_times_out_and_keeps_what_was_exported(graded: Path) -> None:
-    r = harness.results(graded, "timeout")
-    assert f"per-cell limit of {harness.endless_loop_limit(graded, UNIT)} s" in r["messages"][0]
-    source = nbformat.read(SOURCE, as_version=4)
-    position = 1 + next(i for i, c in enumerate(source.cells) if grade_id(c) == "plot_softmax")
-    assert f"(cell {position}, the one starting `while True:" in r["messages"][0]
+    r = harness.stopped_in(graded, UNIT, "plot_softmax")
     # Everything is graded from the export cells; nothing trained was exported.
     assert harness.failed(r) == harness.in_cells(r, TRAINED_CELLS) - GPU_CHECKS
 
 
 def test_invalid_json_scores_nothing_and_says_why(graded: Path) -> None:
-    r = harness.results(graded, "invalid_json")
-    assert (r["status"], r["score"]) == ("invalid_notebook", 0)
-    assert "not a valid Jupyter notebook" in r["messages"][0]
+    harness.assert_invalid_json_scores_nothing(graded)
 
 
 def test_feedback_shows_no_solution_code(graded: Path) -> None:
-    solution = "x = self.dropout(F.relu(self.fc1(x.flatten(1))))"
-    for student in ("full", "half_done", "wrong_gradient", "timeout", "invalid_json"):
-        html = (graded / student / "feedback.html").read_text()
-        assert solution not in html and "def test_" not in html
+    harness.assert_feedback_hides(graded, "x = self.dropout(F.relu(self.fc1(x.flatten(1))))")
 
 
 # The visible checks that test the export cells directly (the others need the training runs, which
