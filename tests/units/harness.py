@@ -14,6 +14,7 @@ Neither path is ever skipped.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -230,6 +231,16 @@ def assert_invalid_json_scores_nothing(graded: Path) -> None:
 
 
 EXAMPLES = ("full", "half_done", "wrong_gradient", "timeout", "invalid_json")
+# The status each generated example must get (pipelines.examples makes the same five for every unit).
+EXPECTED_STATUSES = {"full": "ok", "half_done": "error", "wrong_gradient": "error", "timeout": "timeout",
+                     "invalid_json": "invalid_notebook"}
+
+
+def assert_every_example_has_its_status(graded: Path) -> None:
+    """Every example got one row of grades.csv, with the status its defect deserves."""
+    with open(graded / "grades.csv", newline="") as f:
+        rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
+    assert rows == EXPECTED_STATUSES
 
 
 def assert_feedback_hides(graded: Path, solution: str) -> None:

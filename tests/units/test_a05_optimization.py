@@ -10,7 +10,6 @@ partial score its defect deserves: the expectations are written per grader test,
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -36,10 +35,7 @@ def notes(result: dict) -> dict[str, str]:
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
-    with open(graded / "grades.csv", newline="") as f:
-        rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
-    assert rows == {"full": "ok", "half_done": "error", "wrong_gradient": "error",
-                    "timeout": "timeout", "invalid_json": "invalid_notebook"}
+    harness.assert_every_example_has_its_status(graded)
 
 
 def test_the_full_solution_gets_full_marks(graded: Path) -> None:

@@ -10,7 +10,6 @@ score its defect deserves: the expectations are written per grader test, by name
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from tests.units import harness
@@ -31,10 +30,7 @@ RBM_CELLS = {"check_rbm_conditionals", "check_rbm_gibbs", "check_rbm_free_energy
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
-    with open(graded / "grades.csv", newline="") as f:
-        rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
-    assert rows == {"full": "ok", "half_done": "error", "wrong_gradient": "error",
-                    "timeout": "timeout", "invalid_json": "invalid_notebook"}
+    harness.assert_every_example_has_its_status(graded)
 
 
 def test_the_full_solution_gets_full_marks(graded: Path) -> None:

@@ -11,7 +11,6 @@ per grader test, by name. Everything runs on the CPU (the unit's GPU checks are 
 
 from __future__ import annotations
 
-import csv
 import inspect
 import re
 from collections.abc import Callable
@@ -40,10 +39,7 @@ GPU_CHECKS = {"test_cnn_on_the_gpu_agrees_with_the_cpu", "test_cnn_training_step
 
 
 def test_every_example_gets_a_row_and_a_status(graded: Path) -> None:
-    with open(graded / "grades.csv", newline="") as f:
-        rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
-    assert rows == {"full": "ok", "half_done": "error", "wrong_gradient": "error",
-                    "timeout": "timeout", "invalid_json": "invalid_notebook"}
+    harness.assert_every_example_has_its_status(graded)
 
 
 def test_the_full_solution_gets_full_marks_and_the_gpu_checks_do_not_run(graded: Path) -> None:
