@@ -338,20 +338,28 @@ class GraderPlugin:
         )
 
 
+# The environment variables through which pytest takes options and plugins from whoever started this
+# process: scoring is the engine's own pytest session, whatever the caller's (a `PYTEST_ADDOPTS` of a
+# CI job or a developer's shell stopped every scoring with a usage error).
+_CALLER_PYTEST_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+
+
 @contextlib.contextmanager
-def _no_plugin_autoload() -> Iterator[None]:
-    """Graders need no third-party pytest plugins; loading the installed ones (anyio, hydra, ...) cost
-    0.7 s on the first submission of every worker and 0.06 s on each later one."""
-    key = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
-    before = os.environ.get(key)
-    os.environ[key] = "1"
+def _graders_environment() -> Iterator[None]:
+    """The caller's pytest options and plugins out of the way, and no autoloaded plugins: graders need
+    none, and loading the installed ones (anyio, hydra, ...) cost 0.7 s on the first submission of
+    every worker and 0.06 s on each later one."""
+    saved = {key: os.environ.pop(key) for key in _CALLER_PYTEST_ENV if key in os.environ}
+    before = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
         yield
     finally:
         if before is None:
-            os.environ.pop(key, None)
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
         else:
-            os.environ[key] = before
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = before
+        os.environ.update(saved)
 
 
 # What each grader module pytest imported was imported from: its file and a digest of its text.
@@ -406,7 +414,7 @@ def run_graders(unit: Unit, plugin: GraderPlugin, only: list[str] | None = None)
     ]
     stamps = _forget_stale_graders(unit)
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _no_plugin_autoload():
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _graders_environment():
         code = pytest.main(args, plugins=[plugin])
     for name, stamp in stamps.items():
         if name in sys.modules:

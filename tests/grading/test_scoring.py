@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 from pipelines.grade.score import GraderPlugin, run_graders
 
@@ -33,6 +36,17 @@ def test_two_units_graders_of_one_file_name_are_not_mixed_up(tmp_path: Path) -> 
     assert scored(tmp_path / "u1") == ["test_one"]
     assert scored(tmp_path / "u2") == ["test_two"]
     assert scored(tmp_path / "u1") == ["test_one"]
+
+
+def test_the_callers_pytest_options_do_not_reach_scoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI job or a shell that sets PYTEST_ADDOPTS or PYTEST_PLUGINS for its own test run must not change
+    (or, with an option scoring's pytest does not know, stop) the engine's scoring, and gets them back."""
+    (tmp_path / "u1").mkdir()
+    (tmp_path / "u1" / "test_losses.py").write_text(GRADER.format(name="test_one"))
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"--junitxml={tmp_path / 'junit.xml'} -k nothing_matches")
+    monkeypatch.setenv("PYTEST_PLUGINS", "a_plugin_that_is_not_installed")
+    assert scored(tmp_path / "u1") == ["test_one"]
+    assert os.environ["PYTEST_ADDOPTS"].startswith("--junitxml") and os.environ["PYTEST_PLUGINS"]
 
 
 def test_an_edited_grader_is_scored_as_it_is_now(tmp_path: Path) -> None:
