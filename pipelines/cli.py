@@ -61,6 +61,8 @@ def _autograde(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         summary=Path(args.summary) if args.summary else None,
         unsafe_no_sandbox=args.unsafe_no_sandbox,
+        executor=args.executor,
+        scheduler=args.scheduler,
     )
     return 0  # the batch ran: whatever the students scored (DESIGN: exit status)
 
@@ -117,6 +119,14 @@ def _seeds(text: str) -> list[int]:
         raise DeepgradeError(f"--seeds {text}: expected FIRST-LAST or a comma-separated list") from None
 
 
+def _executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=1, help="--executor local: submissions graded in parallel")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where submissions are graded: this machine's process pool, or a Dask cluster")
+    p.add_argument("--scheduler", help="--executor dask: the scheduler's address, e.g. tcp://host:8786 (the "
+                                       "course checkout, submissions and cache on a filesystem every worker mounts)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepgrade", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,12 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("submitted_dir", help="<submitted_dir>/<student_id>/<assignment>/<notebook>.ipynb")
     p.add_argument("--out", required=True, help="where grades.csv and per-student results go")
-    p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
     p.add_argument("--summary", help="also write the class summary (a DVC metric) to this JSON file")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="grade even without a working bubblewrap sandbox (student code then runs with your "
                         "rights; every output says so)")
+    _executor_options(p)
     p.set_defaults(func=_autograde)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")

@@ -33,12 +33,12 @@ from pipelines.paths import ensure_reference_importable, prepared_dir, project_r
 # Engine modules that cannot change a grade: reports are rebuilt from cached results on every run,
 # and the rest are other commands.
 NOT_GRADING = ("report", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py",
-               "export_check.py", "grade/fidelity.py")
+               "export_check.py", "grade/fidelity.py", "grade/progress.py", "term.py")
 # Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
 PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py", "grade/probe_functions.py",
                "grade/chain.py", "grade/probe_values.py", "grade/probe_models.py")
 SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",
-               "grade/fingerprint.py", "grade/submission.py", "results.py")
+               "grade/fingerprint.py", "grade/submission.py", "results.py", "grade/executors.py", "grade/dask_cluster.py")
 
 
 def _package_dir(package: types.ModuleType) -> Path:
