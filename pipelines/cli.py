@@ -67,6 +67,15 @@ def _autograde(args: argparse.Namespace) -> int:
     return 0  # the batch ran: whatever the students scored (DESIGN: exit status)
 
 
+def _term(args: argparse.Namespace) -> int:
+    from pipelines.term import grade_term
+
+    grade_term(args.units, Path(args.submitted) if args.submitted else None, Path(args.out), workers=args.workers,
+               executor=args.executor, scheduler=args.scheduler, use_cache=not args.no_cache,
+               unsafe_no_sandbox=args.unsafe_no_sandbox)
+    return 0  # the term ran: whatever the students scored
+
+
 def _examples(args: argparse.Namespace) -> int:
     from pipelines.examples import make_examples
     from pipelines.paths import examples_dir
@@ -162,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "rights; every output says so)")
     _executor_options(p)
     p.set_defaults(func=_autograde)
+
+    p = sub.add_parser("term", help="grade every unit of the term (params.yaml: units) in one call, with a term summary")
+    p.add_argument("--units", nargs="+", metavar="unit", help="only these units (default: all)")
+    p.add_argument("--submitted", help="<submitted>/<student_id>/<unit>/<notebook>.ipynb (default: each unit's "
+                                       "examples/<unit>/submitted)")
+    p.add_argument("--out", default="graded", help="<out>/<unit>/ per unit; term_units.csv, term_students.csv and "
+                                                   "term_report.html in <out> (default: graded)")
+    p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
+    p.add_argument("--unsafe-no-sandbox", action="store_true", help="as for autograde")
+    _executor_options(p)
+    p.set_defaults(func=_term)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")
     p.add_argument("assignments", nargs="+", metavar="assignment")

@@ -25,7 +25,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -58,11 +58,13 @@ console = Console(stderr=True)
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """What one autograde run did: students graded now, reused unchanged, and engine failures among them."""
+    """What one autograde run did: students graded now, reused unchanged, and engine failures among them;
+    and every student's result, by student id."""
 
     graded: int
     cached: int
     failed: int
+    results: list[StudentResult] = field(default_factory=list, compare=False, repr=False)
 
 
 _ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR", UNSAFE_ENV)
@@ -283,6 +285,13 @@ def autograde(
         return grade_unit(session, assignment, submitted_dir, out_dir, use_cache, summary)
 
 
+def student_folders(submitted_dir: Path) -> list[str]:
+    """The students of a submission folder (nbgrader's layout): every folder, sorted; none when absent."""
+    if not submitted_dir.is_dir():
+        return []
+    return sorted(d.name for d in submitted_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
 def grade_unit(session: Session, assignment: str, submitted_dir: Path, out_dir: Path, use_cache: bool = True,
                summary: Path | None = None) -> BatchSummary:
     """One unit's batch within ``session``: cache lookups first, the rest on the session's executor."""
@@ -290,7 +299,7 @@ def grade_unit(session: Session, assignment: str, submitted_dir: Path, out_dir: 
     require_memory_bound(unit.device, cgroup_kind() is not None)
     if not submitted_dir.is_dir():
         raise DeepgradeError(f"submission folder {submitted_dir} does not exist")
-    students = sorted(d.name for d in submitted_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+    students = student_folders(submitted_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data_view = unit.student_data_view(cache_root())
     line = session.progress.unit(assignment, len(students))
@@ -341,7 +350,7 @@ def grade_unit(session: Session, assignment: str, submitted_dir: Path, out_dir: 
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")
-    return BatchSummary(graded=len(pending), cached=len(students) - len(pending), failed=len(diagnostics))
+    return BatchSummary(len(pending), len(students) - len(pending), len(diagnostics), ordered)
 
 
 def _grade_pending(executor: Executor, batch: BatchContext, students: list[str], pending: dict[str, tuple[Path, str]],
