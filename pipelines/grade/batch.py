@@ -82,7 +82,7 @@ class BatchContext:
     env: dict[str, str]
 
 
-def _batch_context(assignment: str, data_view: Path) -> BatchContext:
+def batch_context(assignment: str, data_view: Path) -> BatchContext:
     env = {"DEEPGRADE_ROOT": str(project_root()), "DEEPGRADE_DATA_DIR": str(data_dir()),
            "DEEPGRADE_CACHE_DIR": str(cache_root())}
     if unsafe_no_sandbox():
@@ -339,7 +339,7 @@ def grade_unit(session: Session, assignment: str, submitted_dir: Path, out_dir: 
 
         write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
         started = time.monotonic()
-        batch = _batch_context(assignment, data_view)
+        batch = batch_context(assignment, data_view)
         _grade_pending(session.executor, batch, students, pending, results, diagnostics, out_dir, note,
                        open_gradebook, line)
         console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
