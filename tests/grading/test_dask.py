@@ -70,6 +70,8 @@ def test_dask_grades_equal_the_local_pool(toy_root: Path, cluster: LocalCluster)
     assert {s: (r["score"], r["status"]) for s, r in by_dask.items()} == {
         "ann": (5, "ok"), "bob": (3, "ok"), "cid": (0, "error"), "dan": (0, "invalid_notebook")}
     assert (toy_root / "graded-dask" / "ann" / "feedback.html").is_file()
+    # The workers stored the grades in the batch's cache (the settings travel with each job), where a rerun finds them.
+    assert len(layer_folders(toy_root, "scores")) == 4
 
 
 def test_a_worker_killed_mid_batch_costs_no_row(toy_root: Path, cluster: LocalCluster) -> None:
