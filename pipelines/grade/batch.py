@@ -45,7 +45,6 @@ from pipelines.grade.intake import Submission
 from pipelines.grade.progress import GradingProgress, UnitLine
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
-from pipelines.params import load_params
 from pipelines.paths import cache_root, data_dir, gradebook_path, project_root
 from pipelines.report.class_report import write_class_report
 from pipelines.report.feedback import write_feedback
@@ -261,8 +260,7 @@ def grading_session(workers: int = 1, executor: str = "local", scheduler: str | 
         cached.cache_clear()
     if unsafe_no_sandbox and executor != "local":
         raise DeepgradeError("--unsafe-no-sandbox grades on this machine only: every Dask worker must have the sandbox")
-    timeout = float(load_params()["grading"]["dask"]["connect_timeout"])
-    with (_sandbox_mode(unsafe_no_sandbox), open_executor(executor, workers, scheduler, timeout) as ex,
+    with (_sandbox_mode(unsafe_no_sandbox), open_executor(executor, workers, scheduler) as ex,
           GradingProgress(console) as progress):
         yield Session(ex, progress)
 

@@ -74,8 +74,9 @@ class LocalPool:
 
 
 @contextlib.contextmanager
-def open_executor(kind: str, workers: int, scheduler: str | None, connect_timeout: float) -> Iterator[Executor]:
-    """``--executor local`` (``--workers`` processes here) or ``--executor dask --scheduler ADDRESS``."""
+def open_executor(kind: str, workers: int, scheduler: str | None) -> Iterator[Executor]:
+    """``--executor local`` (``--workers`` processes here) or ``--executor dask --scheduler ADDRESS``
+    (``params.yaml: grading.dask``)."""
     if kind == "local":
         if scheduler:
             raise DeepgradeError("--scheduler is for --executor dask")
@@ -84,8 +85,9 @@ def open_executor(kind: str, workers: int, scheduler: str | None, connect_timeou
         if not scheduler:
             raise DeepgradeError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
         from pipelines.grade.dask_cluster import DaskCluster
+        from pipelines.params import load_params
 
-        cluster = DaskCluster(scheduler, connect_timeout)
+        cluster = DaskCluster(scheduler, float(load_params()["grading"]["dask"]["connect_timeout"]))
         try:
             yield cluster
         finally:
