@@ -29,22 +29,30 @@ from distributed.worker import Worker
 from pipelines.errors import DeepgradeError
 from pipelines.execute.sandbox import bwrap_path, sandbox_self_test
 from pipelines.grade.executors import Job, Outcome
+from pipelines.grade.fingerprint import engine_digest
 
 
 class SandboxCheck(WorkerPlugin):
     """Every grading worker, when it starts (and whenever a batch registers this plugin): bubblewrap
-    installed and passing the sandbox's self-test, and one job at a time (one thread: a job puts the
-    batch's settings into the worker's environment, and its two sandboxes are sized for a core each).
-    Otherwise setup raises: a starting worker does not start, and a batch whose worker refuses stops
-    before it sends a job (as the local path refuses without a sandbox)."""
+    installed and passing the sandbox's self-test, one job at a time (one thread: a job puts the
+    batch's settings into the worker's environment, and its two sandboxes are sized for a core each),
+    and the batch's grading engine (``engine``: ``fingerprint.engine_digest``). Otherwise setup raises:
+    a starting worker does not start, and a batch whose worker refuses stops before it sends a job
+    (as the local path refuses without a sandbox)."""
 
     name = "deepgrade-sandbox"
+
+    def __init__(self, engine: str) -> None:
+        self.engine = engine
 
     def setup(self, worker: Worker) -> None:
         where = f"Dask worker {worker.address}"
         if worker.state.nthreads != 1:
             raise DeepgradeError(f"{where} runs {worker.state.nthreads} threads; a grading worker runs one "
                                  "(start it with `--nthreads 1`, and as many workers as cores)")
+        if engine_digest() != self.engine:
+            raise DeepgradeError(f"{where} runs another version of deepgrade than this batch: install the same "
+                                 "checkout on every worker (a shared filesystem) and restart the workers")
         try:
             bwrap_path()
         except DeepgradeError as exc:
@@ -67,7 +75,7 @@ class DaskCluster:
             raise DeepgradeError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         try:
             self.client.wait_for_workers(1, timeout=connect_timeout)
-            self.client.register_plugin(SandboxCheck())
+            self.client.register_plugin(SandboxCheck(engine_digest()))
         except TimeoutError:
             self.client.close()
             raise DeepgradeError(f"the Dask scheduler at {address} has no worker (waited {connect_timeout:g} s)") from None

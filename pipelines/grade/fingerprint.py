@@ -56,6 +56,16 @@ def grading_engine_files() -> list[Path]:
     ) + kit
 
 
+def engine_digest() -> str:
+    """The grading engine as this process runs it, by content: a Dask worker must run the same as the
+    batch it grades for, or its grades would be stored under keys the batch never looks up."""
+    engine = _package_dir(pipelines)
+    d = Digest("engine")
+    for f in grading_engine_files():
+        d.path(f.relative_to(engine).as_posix() if engine in f.parents else f"gradcheck/{f.name}", f)
+    return d.hexdigest()
+
+
 def engine_files(layer: str) -> list[Path]:
     """The grading engine files of one layer: ``execution``, ``probes`` or ``scores``."""
     engine = _package_dir(pipelines)

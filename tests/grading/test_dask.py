@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from distributed import Client, LocalCluster
@@ -23,6 +24,7 @@ from distributed import Client, LocalCluster
 from pipelines.errors import DeepgradeError
 from pipelines.grade.batch import autograde
 from pipelines.grade.dask_cluster import SandboxCheck
+from pipelines.grade.fingerprint import engine_digest
 from tests.grading import toy
 
 WRONG_GRADIENT = "import numpy as np\ndef quad(x, w):\n    return 0.5 * float(np.sum(w * x * x)), 2 * w * x\n"
@@ -140,12 +142,11 @@ def test_a_worker_refuses_to_grade_without_bubblewrap(toy_root: Path, tmp_path: 
     assert not (toy_root / "graded-refused").exists()
 
 
-def test_a_worker_with_several_threads_refuses() -> None:
-    class Worker:
-        address = "tcp://10.0.0.1:4242"
-
-        class state:  # noqa: N801 - the attribute of distributed.Worker the plugin reads
-            nthreads = 4
-
-    with pytest.raises(DeepgradeError, match="runs 4 threads"):
-        SandboxCheck().setup(Worker())  # type: ignore[arg-type]
+@pytest.mark.parametrize(("threads", "engine", "refusal"), [
+    (4, "", "runs 4 threads"),
+    (1, "0", "another version of deepgrade"),
+])
+def test_a_worker_refuses_several_threads_or_another_engine(threads: int, engine: str, refusal: str) -> None:
+    worker = SimpleNamespace(address="tcp://10.0.0.1:4242", state=SimpleNamespace(nthreads=threads))
+    with pytest.raises(DeepgradeError, match=refusal):
+        SandboxCheck(engine_digest() + engine).setup(worker)  # type: ignore[arg-type]
