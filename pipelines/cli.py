@@ -128,7 +128,12 @@ def _seeds(text: str) -> list[int]:
         raise DeepgradeError(f"--seeds {text}: expected FIRST-LAST or a comma-separated list") from None
 
 
-def _executor_options(p: argparse.ArgumentParser) -> None:
+def _batch_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``autograde`` and ``term``: the cache, the sandbox, and where submissions are graded."""
+    p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="grade even without a working bubblewrap sandbox (student code then runs with your "
+                        "rights; every output says so)")
     p.add_argument("--workers", type=int, default=1, help="--executor local: submissions graded in parallel")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="where submissions are graded: this machine's process pool, or a Dask cluster")
@@ -164,23 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("submitted_dir", help="<submitted_dir>/<student_id>/<assignment>/<notebook>.ipynb")
     p.add_argument("--out", required=True, help="where grades.csv and per-student results go")
-    p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
     p.add_argument("--summary", help="also write the class summary (a DVC metric) to this JSON file")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="grade even without a working bubblewrap sandbox (student code then runs with your "
-                        "rights; every output says so)")
-    _executor_options(p)
+    _batch_options(p)
     p.set_defaults(func=_autograde)
 
     p = sub.add_parser("term", help="grade every unit of the term (params.yaml: units) in one call, with a term summary")
     p.add_argument("--units", nargs="+", metavar="unit", help="only these units (default: all)")
     p.add_argument("--submitted", help="<submitted>/<student_id>/<unit>/<notebook>.ipynb (default: each unit's "
                                        "examples/<unit>/submitted)")
-    p.add_argument("--out", default="graded", help="<out>/<unit>/ per unit; term_units.csv, term_students.csv and "
-                                                   "term_report.html in <out> (default: graded)")
-    p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
-    p.add_argument("--unsafe-no-sandbox", action="store_true", help="as for autograde")
-    _executor_options(p)
+    p.add_argument("--out", required=True, help="<out>/<unit>/ per unit; term_units.csv, term_students.csv and "
+                                                "term_report.html in <out>")
+    _batch_options(p)
     p.set_defaults(func=_term)
 
     p = sub.add_parser("examples", help="generate example submissions of assignments from their sources")

@@ -58,7 +58,7 @@ console = Console(stderr=True)
 @dataclass(frozen=True)
 class BatchSummary:
     """What one autograde run did: students graded now, reused unchanged, and engine failures among them;
-    and every student's result, by student id."""
+    and every student's result, in student order (``deepgrade term`` summarizes them)."""
 
     graded: int
     cached: int
