@@ -22,7 +22,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from pipelines.errors import DeepgradeError
-from pipelines.grade.batch import autograde
+from pipelines.grade.batch import BatchSummary, autograde
 from pipelines.grade.dask_cluster import SandboxCheck
 from pipelines.grade.fingerprint import engine_digest
 from tests.grading import toy
@@ -43,7 +43,7 @@ def cluster(toy_root: Path) -> Iterator[LocalCluster]:
         yield running
 
 
-def grade(root: Path, submitted: str, out: str, cache: str, **how: object) -> tuple[object, dict[str, dict]]:
+def grade(root: Path, submitted: str, out: str, cache: str, **how: object) -> tuple[BatchSummary, dict[str, dict]]:
     """Grade ``root/submitted`` into ``root/out`` with the cache at ``root/cache``: the batch's summary
     and every student's results.json, each checked against its grades.csv row."""
     with pytest.MonkeyPatch.context() as mp:
