@@ -141,12 +141,12 @@ def scheduler_overhead(tasks: int) -> float:
 
 
 def project(costs: list[UnitCost], units: int, students: int, cores: int, overhead: float) -> dict[str, float]:
-    """Hours of a term of ``units`` units of ``students`` students on ``cores`` cores."""
+    """Minutes of a term of ``units`` units of ``students`` students on ``cores`` cores."""
     per_unit = [costs[i] if i < len(costs) else _mean(costs) for i in range(units)]
     first = sum(c.fixed + max(students * c.job / cores, students * (overhead + c.again)) + c.job for c in per_unit)
     unchanged = sum(c.fixed + students * c.again for c in per_unit)
     edited = per_unit[0].fixed + students * per_unit[0].edited + sum(c.fixed + students * c.again for c in per_unit[1:])
-    return {"first": first / 3600, "edited": edited / 3600, "unchanged": unchanged / 3600}
+    return {"first": first / 60, "edited": edited / 60, "unchanged": unchanged / 60}
 
 
 def _mean(costs: list[UnitCost]) -> UnitCost:
@@ -181,11 +181,11 @@ def main() -> None:
     for c in costs:
         print(f"{c.unit:16s} {c.profile:8s} {c.job:8.2f} {c.again:12.3f} {c.edited:12.3f} {c.fixed:13.2f} {c.shipped:11d}")
     print(f"Dask scheduler overhead: {1000 * overhead:.2f} ms per task ({args.tasks} no-op tasks, LocalCluster)")
-    print(f"\nprojected wall time of {args.term_students} students x {args.term_units} units (hours):")
+    print(f"\nprojected wall time of {args.term_students} students x {args.term_units} units (minutes):")
     print(f"{'cores':>6s} {'first grading':>14s} {'after one grader edit':>22s} {'unchanged':>10s}")
     for cores in args.cores:
-        hours = project(costs, args.term_units, args.term_students, cores, overhead)
-        print(f"{cores:6d} {hours['first']:14.2f} {hours['edited']:22.2f} {hours['unchanged']:10.2f}")
+        minutes = project(costs, args.term_units, args.term_students, cores, overhead)
+        print(f"{cores:6d} {minutes['first']:14.1f} {minutes['edited']:22.1f} {minutes['unchanged']:10.1f}")
     print("assumptions: a job holds one core for as long as it ran alone here (a loaded machine inflates every figure);\n"
           "units not measured cost the mean of those measured; the writer's work per student is an unchanged re-run's;\n"
           "re-runs and rescoring after an edit run in the batch process alone; shared filesystem and batch queue not counted")
