@@ -18,11 +18,17 @@ drifts far less and says how much work each engine does per submission.
 
     python benchmarks/grade_throughput.py a01_linear --students 20
     python benchmarks/grade_throughput.py t00_toy --students 20 --repeat 3   # the engine's toy unit
+    python benchmarks/grade_throughput.py t00_toy --students 20 --executor dask  # also on a LocalCluster
+
+With ``--executor dask`` each repetition also grades the batch on a Dask ``LocalCluster`` started
+once, before the repetitions (a running cluster, as on a course's machines), with as many one-thread
+worker processes as ``--workers``, into a cache of its own: the same cores as the local pool.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -30,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -124,12 +131,27 @@ def unit_project(tmp: Path) -> Path:
     return root
 
 
+@contextlib.contextmanager
+def local_cluster(executor: str, workers: int) -> Iterator[str | None]:
+    """A Dask LocalCluster of ``workers`` one-thread worker processes (its scheduler's address), or None."""
+    if executor != "dask":
+        yield None
+        return
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit=0) as cluster:
+        yield cluster.scheduler_address
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("assignment", help="a unit of assignments/, or t00_toy for the engine's toy unit")
     ap.add_argument("--students", type=int, default=20)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3, help="repetitions of the whole sequence (ratios are medians)")
+    ap.add_argument("--executor", choices=("local", "dask"), default="local",
+                    help="dask: also grade each repetition's batch on a LocalCluster beside the local pool")
     args = ap.parse_args()
 
     bin_dir = Path(sys.executable).parent
@@ -156,19 +178,22 @@ def main() -> None:
         root = [f"--CourseDirectory.root={course}"]
         timed(["nbgrader", "generate_assignment", args.assignment, "--force", *root], env, course)
 
-        def deepgrade(workers: int, cache: str) -> tuple[float, float]:
+        def deepgrade(workers: int, cache: str, *options: str) -> tuple[float, float]:
             cmd = ["deepgrade", "autograde", args.assignment, str(tmp / "submitted"), "--out", str(tmp / f"out-{cache}"),
-                   "--workers", str(workers)]
+                   "--workers", str(workers), *options]
             return timed(cmd, {**env, "DEEPGRADE_CACHE_DIR": str(tmp / cache)}, REPO)
 
         grader = sorted(unit.graders_dir.glob("test_*.py"))[0]
         original = grader.read_text()
         runs: dict[str, list[tuple[float, float]]] = {}
-        for rep in range(args.repeat):
+
+        def repetition(rep: int, scheduler: str | None) -> None:
             measured = {"stock": timed(["nbgrader", "autograde", args.assignment, "--force", *root,
                                         "--ExecutePreprocessor.timeout=1800"], env, course),
                         "one": deepgrade(1, f"cache1-{rep}"),
                         "first": deepgrade(args.workers, f"cache-{rep}")}
+            if scheduler:
+                measured["dask"] = deepgrade(args.workers, f"cache-dask-{rep}", "--executor", "dask", "--scheduler", scheduler)
             measured["again"] = deepgrade(args.workers, f"cache-{rep}")
             grader.write_text(original + f"\n# a one-line grader edit ({rep})\n")
             try:
@@ -179,6 +204,10 @@ def main() -> None:
                 runs.setdefault(name, []).append(value)
             print(f"repetition {rep + 1}/{args.repeat}: " + ", ".join(f"{k} {v[0]:.1f} s" for k, v in measured.items()),
                   file=sys.stderr)
+
+        with local_cluster(args.executor, args.workers) as scheduler:
+            for rep in range(args.repeat):
+                repetition(rep, scheduler)
         steps = step_breakdown(args.assignment, tmp / "submitted" / "student00" / args.assignment, tmp / "breakdown")
 
     report(args, runs, steps)
@@ -202,15 +231,21 @@ def report(args: argparse.Namespace, runs: dict[str, list[tuple[float, float]]],
     labels = {"stock": "stock nbgrader autograde (no sandbox, serial)",
               "one": "deepgrade autograde --workers 1 (sandboxed)",
               "first": f"deepgrade autograde --workers {args.workers} (sandboxed)",
+              "dask": f"deepgrade --executor dask (LocalCluster, {args.workers} workers)",
               "again": "deepgrade, same batch again (nothing changed)",
               "edited": "deepgrade, after a one-line grader edit"}
     for name, label in labels.items():
+        if name not in runs:
+            continue
         wall = statistics.median(v[0] for v in runs[name])
         cpu = statistics.median(v[1] for v in runs[name])
         print(f"{label:50s} {wall:7.1f} {wall / n:6.2f} {cpu / n:10.2f} {_spread(_ratios(runs, 'stock', name), '.2f'):>24s}")
     one, first = [1 / r for r in _ratios(runs, "one", "stock")], [1 / r for r in _ratios(runs, "first", "stock")]
     print(f"--workers 1 vs stock: {_spread(one, '.2f')}x (goal >= 1x)")
     print(f"--workers {args.workers} vs stock: {_spread(first, '.2f')}x (goal >= 1.8x)")
+    if "dask" in runs:
+        print(f"LocalCluster vs the local pool (--workers {args.workers}, same cores): "
+              f"{_spread(_ratios(runs, 'first', 'dask'), '.2f')}x its throughput (goal >= 0.9x)")
     print(f"unchanged re-run: {_spread([100 * r for r in _ratios(runs, 'again', 'first')], '.1f')} % of the first run (goal <= 5 %)")
     print(f"after a grader edit: {_spread([100 * r for r in _ratios(runs, 'edited', 'first')], '.1f')} % of the first run (goal <= 15 %)")
     print("one submission, step by step (seconds):")

@@ -62,6 +62,8 @@ def _autograde(args: argparse.Namespace) -> int:
         summary=Path(args.summary) if args.summary else None,
         unsafe_no_sandbox=args.unsafe_no_sandbox,
         plots=Path(args.plots) if args.plots else None,
+        executor=args.executor,
+        scheduler=args.scheduler,
     )
     return 0  # the batch ran: whatever the students scored (DESIGN: exit status)
 
@@ -84,6 +86,15 @@ def _similarity(args: argparse.Namespace) -> int:
         print(f"{pair.a} & {pair.b}: {100 * pair.score:.0f} % ({pair.shared} shared fingerprints)")
     print(f"{len(flagged)} pair(s) flagged; staff only: {out / 'similarity.html'}")
     return 0
+
+
+def _term(args: argparse.Namespace) -> int:
+    from pipelines.term import grade_term
+
+    grade_term(args.units, Path(args.submitted) if args.submitted else None, Path(args.out), workers=args.workers,
+               executor=args.executor, scheduler=args.scheduler, use_cache=not args.no_cache,
+               unsafe_no_sandbox=args.unsafe_no_sandbox)
+    return 0  # the term ran: whatever the students scored
 
 
 def _examples(args: argparse.Namespace) -> int:
@@ -165,6 +176,19 @@ def _seeds(text: str) -> list[int]:
         raise DeepgradeError(f"--seeds {text}: expected FIRST-LAST or a comma-separated list") from None
 
 
+def _batch_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``autograde`` and ``term``: the cache, the sandbox, and where submissions are graded."""
+    p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="grade even without a working bubblewrap sandbox (student code then runs with your "
+                        "rights; every output says so)")
+    p.add_argument("--workers", type=int, default=1, help="--executor local: submissions graded in parallel")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where submissions are graded: this machine's process pool, or a Dask cluster")
+    p.add_argument("--scheduler", help="--executor dask: the scheduler's address, e.g. tcp://host:8786 (the "
+                                       "course checkout, submissions and cache on a filesystem every worker mounts)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepgrade", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,14 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("submitted_dir", help="<submitted_dir>/<student_id>/<assignment>/<notebook>.ipynb")
     p.add_argument("--out", required=True, help="where grades.csv and per-student results go")
-    p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel")
-    p.add_argument("--no-cache", action="store_true", help="re-execute even unchanged submissions")
     p.add_argument("--summary", help="also write the class summary (a DVC metric) to this JSON file")
     p.add_argument("--plots", help="also write the data of the DVC plots (pass rates, score distribution) to this folder")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="grade even without a working bubblewrap sandbox (student code then runs with your "
-                        "rights; every output says so)")
+    _batch_options(p)
     p.set_defaults(func=_autograde)
+
+    p = sub.add_parser("term", help="grade every unit of the term (params.yaml: units) in one call, with a term summary")
+    p.add_argument("--units", nargs="+", metavar="unit", help="only these units (default: all)")
+    p.add_argument("--submitted", help="<submitted>/<student_id>/<unit>/<notebook>.ipynb (default: each unit's "
+                                       "examples/<unit>/submitted)")
+    p.add_argument("--out", required=True, help="<out>/<unit>/ per unit; term_units.csv, term_students.csv and "
+                                                "term_report.html in <out>")
+    _batch_options(p)
+    p.set_defaults(func=_term)
 
     p = sub.add_parser("export", help="write graded units for Gradescope, Canvas, Moodle and nbgrader's feedback "
                                       "release (exit 1 when a graded student is in no LMS file)")

@@ -9,28 +9,27 @@ Crash safety: this process is the one writer of the outputs. As each student fin
 their results.json, then their gradebook scores, then grades.csv again (each write atomic), so a
 ``kill -9`` at any moment leaves grades.csv rows that agree with results.json and the gradebook, and
 a student without a row is simply graded (or taken from the cache) by the next run.
+
+Where the jobs run is the executor's business (``pipelines.grade.executors``: a local process pool or
+a Dask cluster); each job is the same ``grade_job``, and its outcome comes back here to be written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
 import shutil
-import signal
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
-from functools import lru_cache
-from multiprocessing import get_context
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipelines.errors import DeepgradeError
 from pipelines.execute import statuses
@@ -39,12 +38,14 @@ from pipelines.execute.device import require_memory_bound
 from pipelines.execute.sandbox import UNSAFE_ENV, UNSAFE_NOTE, bwrap_path, sandbox_self_test, unsafe_no_sandbox
 from pipelines.grade import gradebook as gradebook_db
 from pipelines.grade.cache import LayerCache
+from pipelines.grade.executors import Executor, Graded, open_executor
 from pipelines.grade.fingerprint import Fingerprints
 from pipelines.grade.gradebook import Recorder
 from pipelines.grade.intake import Submission
+from pipelines.grade.progress import GradingProgress, UnitLine
 from pipelines.grade.unit import Unit
 from pipelines.params import _load as _load_params_file
-from pipelines.paths import cache_root, gradebook_path
+from pipelines.paths import cache_root, data_dir, gradebook_path, project_root
 from pipelines.report.class_report import ReportSettings, write_class_report
 from pipelines.report.feedback import write_feedback
 from pipelines.report.plots import preload_matplotlib
@@ -57,15 +58,36 @@ console = Console(stderr=True)
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """What one autograde run did: students graded now, reused unchanged, and engine failures among them."""
+    """What one autograde run did: students graded now, reused unchanged, and engine failures among them;
+    and every student's result, in student order (``deepgrade term`` summarizes them)."""
 
     graded: int
     cached: int
     failed: int
+    results: list[StudentResult] = field(default_factory=list, compare=False, repr=False)
 
 
-_PR_SET_PDEATHSIG = 1
 _ENV_KEYS = ("DEEPGRADE_ROOT", "DEEPGRADE_DATA_DIR", "DEEPGRADE_CACHE_DIR", UNSAFE_ENV)
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What every job of one batch shares, sent with each job: its workers (a pool's fork server, a
+    Dask worker) may predate the batch, so they take the batch's paths and mode from here, never from
+    their own environment."""
+
+    token: str
+    assignment: str
+    data_view: str
+    env: dict[str, str]
+
+
+def batch_context(assignment: str, data_view: Path) -> BatchContext:
+    env = {"DEEPGRADE_ROOT": str(project_root()), "DEEPGRADE_DATA_DIR": str(data_dir()),
+           "DEEPGRADE_CACHE_DIR": str(cache_root())}
+    if unsafe_no_sandbox():
+        env[UNSAFE_ENV] = "1"
+    return BatchContext(uuid.uuid4().hex, assignment, str(data_view), env)
 
 
 @lru_cache(maxsize=1)
@@ -100,14 +122,21 @@ def _sandbox_mode(waived: bool) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _init_worker(env: dict[str, str]) -> None:
-    """Pool workers start from a fork server that may predate this batch: give them its settings.
-    A worker dies with the fork server, which ends with this batch: after a ``kill -9`` of the batch
-    no orphan goes on grading (and its sandboxes die with it, ``--die-with-parent``)."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    for key in _ENV_KEYS:
-        os.environ.pop(key, None)
-    os.environ.update(env)
+_joined: list[str] = []  # the token of the batch this worker process last graded for
+
+
+def grade_job(batch: BatchContext, student_id: str, student_dir: str) -> Graded:
+    """The job every executor runs for one student, in a worker process: it takes the batch's settings
+    (and, in a long-lived worker that graded an earlier batch, forgets that batch's unit, keys and
+    params, as the batch process does) and grades the student."""
+    if _joined != [batch.token]:
+        for key in _ENV_KEYS:
+            os.environ.pop(key, None)
+        os.environ.update(batch.env)
+        for cached in (_unit, _keys, _load_params_file):
+            cached.cache_clear()
+        _joined[:] = [batch.token]
+    return _grade_one(batch.assignment, student_id, student_dir, batch.data_view)
 
 
 @lru_cache(maxsize=4)
@@ -132,7 +161,7 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
     The result, instructor-only diagnostics and the execution layer's folder.
     (The grading modules are imported here, not with this module: a batch whose grades are all
     cached never loads them, and the workers' fork server has them loaded already.)"""
-    from pipelines.grade.submission import grade_submission, unit_points
+    from pipelines.grade.submission import grade_submission
 
     unit = _unit(unit_name)
     cache = LayerCache(unit_name)
@@ -144,17 +173,25 @@ def _grade_one(unit_name: str, student_id: str, student_dir: str, data_view: str
                                                            Path(data_view), cache, _keys(unit_name))
             shutil.rmtree(job_dir, ignore_errors=True)
     except Exception:  # noqa: BLE001 - an engine fault must cost this student a status, not the batch
-        auto, manual = unit_points(unit)
-        result = StudentResult(student_id, unit_name, 0.0, auto, statuses.ERROR,
-                               messages=["deepgrade could not grade this submission (an internal error); your instructor has the details."],
-                               manual_points_pending=manual)
-        return _marked(result).to_json(), [traceback.format_exc()], None
+        return _engine_fault(unit_name, student_id, traceback.format_exc())
     result = _marked(result)
     if not internal:
         key = scores_key(unit_name, student_id, submission)
         cache.put("scores", key, {"result.json": json.dumps(result.to_json()).encode()}, {},
                   {"execution": execution.name if execution else None})
     return result.to_json(), internal, execution
+
+
+def _engine_fault(unit_name: str, student_id: str, diagnostics: str) -> Graded:
+    """The grade of a student whose grading failed in the engine (a grader bug, a job that lost every
+    worker it ran on): an error row, never cached, so the next run grades it again."""
+    from pipelines.grade.submission import unit_points
+
+    auto, manual = unit_points(_unit(unit_name))
+    result = StudentResult(student_id, unit_name, 0.0, auto, statuses.ERROR,
+                           messages=["deepgrade could not grade this submission (an internal error); your instructor has the details."],
+                           manual_points_pending=manual)
+    return _marked(result).to_json(), [diagnostics], None
 
 
 def _job_dir(unit_name: str, student_id: str) -> Path:
@@ -206,6 +243,29 @@ def _execution_of(cache: LayerCache, scores: Path | None) -> Path | None:
     return cache.get("execution", name) if name else None
 
 
+@dataclass(frozen=True)
+class Session:
+    """Where one command grades (its executor) and its one progress display: a batch, or a whole term."""
+
+    executor: Executor
+    progress: GradingProgress
+
+
+@contextlib.contextmanager
+def grading_session(workers: int = 1, executor: str = "local", scheduler: str | None = None,
+                    unsafe_no_sandbox: bool = False) -> Iterator[Session]:
+    """Refuse without a working sandbox (unless waived, and then on this machine only), then open the
+    executor and the progress display. Graders, params and engine are read as they are now, even in a
+    process that graded before."""
+    for cached in (_unit, _keys, _load_params_file):
+        cached.cache_clear()
+    if unsafe_no_sandbox and executor != "local":
+        raise DeepgradeError("--unsafe-no-sandbox grades on this machine only: every Dask worker must have the sandbox")
+    with (_sandbox_mode(unsafe_no_sandbox), open_executor(executor, workers, scheduler) as ex,
+          GradingProgress(console) as progress):
+        yield Session(ex, progress)
+
+
 def autograde(
     assignment: str,
     submitted_dir: Path,
@@ -214,28 +274,35 @@ def autograde(
     use_cache: bool = True,
     summary: Path | None = None,
     unsafe_no_sandbox: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
     plots: Path | None = None,
 ) -> BatchSummary:
     """Grade ``submitted_dir/<student>/<assignment>/`` for every student folder; what ran and what was reused.
-    Without a working sandbox it refuses, unless ``unsafe_no_sandbox`` (then every output says so)."""
-    with _sandbox_mode(unsafe_no_sandbox):
-        return _autograde(assignment, submitted_dir, out_dir, workers, use_cache, summary, plots)
+    Without a working sandbox it refuses, unless ``unsafe_no_sandbox`` (then every output says so).
+    ``executor``: ``local`` (``workers`` processes here) or ``dask`` (the cluster at ``scheduler``)."""
+    with grading_session(workers, executor, scheduler, unsafe_no_sandbox) as session:
+        return grade_unit(session, assignment, submitted_dir, out_dir, use_cache, summary, plots)
 
 
-def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int, use_cache: bool,
-               summary: Path | None, plots: Path | None) -> BatchSummary:
-    # A batch reads graders, params and engine as they are now, even in a process that ran one before.
-    for cached in (_unit, _keys, _load_params_file):
-        cached.cache_clear()
-    unit = Unit.load(assignment)
+def student_folders(submitted_dir: Path) -> list[str]:
+    """The students of a submission folder (nbgrader's layout): every folder, sorted; none when absent."""
+    if not submitted_dir.is_dir():
+        return []
+    return sorted(d.name for d in submitted_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def grade_unit(session: Session, assignment: str, submitted_dir: Path, out_dir: Path, use_cache: bool = True,
+               summary: Path | None = None, plots: Path | None = None) -> BatchSummary:
+    """One unit's batch within ``session``: cache lookups first, the rest on the session's executor."""
+    unit = _unit(assignment)
     require_memory_bound(unit.device, cgroup_kind() is not None)
     if not submitted_dir.is_dir():
         raise DeepgradeError(f"submission folder {submitted_dir} does not exist")
-    if workers < 1:
-        raise DeepgradeError("--workers must be at least 1")
-    students = sorted(d.name for d in submitted_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+    students = student_folders(submitted_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data_view = unit.student_data_view(cache_root())
+    line = session.progress.unit(assignment, len(students))
 
     results: dict[str, StudentResult] = {}
     diagnostics: list[str] = []
@@ -251,6 +318,7 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
         if hit is not None:
             results[sid] = settle(StudentResult.from_json(json.loads((hit / "result.json").read_text())), student_dir)
             _publish(out_dir, results[sid], _execution_of(layers, hit))
+            line.done(results[sid], cached=True)
         else:
             pending[sid] = (student_dir, submission.digest)
     if pending:
@@ -272,8 +340,9 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
 
         write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
         started = time.monotonic()
-        _grade_pending(assignment, students, pending, workers, data_view, results, diagnostics, out_dir, note,
-                       open_gradebook, settle)
+        batch = batch_context(assignment, data_view)
+        _grade_pending(session.executor, batch, students, pending, results, diagnostics, out_dir, note,
+                       open_gradebook, line, settle)
         console.print(f"{assignment}: graded {len(students)} students in {time.monotonic() - started:.1f} s -> {out_dir}")
 
     ordered = [results[s] for s in students]
@@ -282,58 +351,51 @@ def _autograde(assignment: str, submitted_dir: Path, out_dir: Path, workers: int
     (out_dir / "grader_errors.log").write_text("\n".join(diagnostics))
     if diagnostics:
         console.print(f"[yellow]{len(diagnostics)} grader problem(s); see {out_dir / 'grader_errors.log'}[/]")
-    return BatchSummary(graded=len(pending), cached=len(students) - len(pending), failed=len(diagnostics))
+    return BatchSummary(len(pending), len(students) - len(pending), len(diagnostics), ordered)
 
 
-def _grade_pending(assignment: str, students: list[str], pending: dict[str, tuple[Path, str]], workers: int,
-                   data_view: Path, results: dict[str, StudentResult], diagnostics: list[str], out_dir: Path,
-                   note: str | None, open_gradebook: Callable[[], Recorder | None],
+def _grade_pending(executor: Executor, batch: BatchContext, students: list[str], pending: dict[str, tuple[Path, str]],
+                   results: dict[str, StudentResult], diagnostics: list[str], out_dir: Path, note: str | None,
+                   open_gradebook: Callable[[], Recorder | None], line: UnitLine,
                    settle: Callable[[StudentResult, Path], StudentResult]) -> None:
     """Grade the students not in the cache (``pending``: their folder and the digest of the batch's
-    first look at it) with ``workers`` processes; as each finishes, apply the late policy
-    (``settle``) and write its results.json, feedback, gradebook row and grades.csv (this process is
-    the only writer).
-    ``open_gradebook`` is called once, after the workers are started: opening it imports nbgrader
-    (about 0.8 s), which then happens while the workers start and grade the first students."""
+    first look at it) on ``executor``; as each finishes, apply the late policy (``settle``) and write
+    its results.json, feedback, gradebook row and grades.csv (this process is the only writer). ``open_gradebook`` is called once, after
+    the jobs are sent: opening it imports nbgrader (about 0.8 s), which then happens while the
+    workers grade the first students."""
+    assignment = batch.assignment
     console.print(f"[bold]{assignment}[/]: {len(students)} students, {len(results)} unchanged (cached), "
-                  f"{len(pending)} to grade with {workers} worker(s)")
+                  f"{len(pending)} to grade on {executor.description}")
     if not pending:
         open_gradebook()
         return
-    rescore = _only_scoring_left(assignment, pending, data_view)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=not console.is_terminal) as progress:
-        task = progress.add_task(f"{'scoring' if rescore else 'grading'} {assignment}", total=len(pending))
+    rescore = _only_scoring_left(assignment, pending, Path(batch.data_view))
+    line.describe(f"{'scoring' if rescore else 'grading'} {assignment}")
 
-        def finish(sid: str, graded: tuple[dict, list[str], Path | None], record: Recorder | None) -> None:
-            data, internal, execution = graded
-            result = settle(StudentResult.from_json(data), pending[sid][0])
-            results[sid] = result
-            if internal:
-                diagnostics.append(f"== {sid}\n" + "\n".join(internal))
-            _publish(out_dir, result, execution)
-            if record is not None:
-                record([result], False)
-            write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
-            progress.console.print(f"  {sid}: {result.score:g}/{result.max_score:g} {result.status}")
-            progress.advance(task)
+    def finish(sid: str, graded: Graded, record: Recorder | None) -> None:
+        data, internal, execution = graded
+        result = settle(StudentResult.from_json(data), pending[sid][0])
+        results[sid] = result
+        if internal:
+            diagnostics.append(f"== {sid}\n" + "\n".join(internal))
+        _publish(out_dir, result, execution)
+        if record is not None:
+            record([result], False)
+        write_grades_csv(out_dir, [results[s] for s in students if s in results], note)
+        line.done(result)
 
-        if rescore:
-            record = open_gradebook()
-            for sid, (sd, _) in pending.items():
-                finish(sid, _grade_one(assignment, sid, str(sd), str(data_view)), record)
-            return
-        ctx = get_context("forkserver")
-        # Workers fork from a server that has the grading modules loaded already: a new worker then
-        # starts in milliseconds instead of importing numpy, nbformat and pytest again.
-        ctx.set_forkserver_preload(["pipelines.grade.submission", "numpy.random"])
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=({k: os.environ[k] for k in _ENV_KEYS if k in os.environ},)) as pool:
-            futures: dict[Future, str] = {
-                pool.submit(_grade_one, assignment, sid, str(sd), str(data_view)): sid
-                for sid, (sd, _) in pending.items()
-            }
-            record = open_gradebook()
-            preload_matplotlib()  # for the class report, while the workers grade
-            for future in as_completed(futures):
-                finish(futures[future], future.result(), record)
+    if rescore:
+        record = open_gradebook()
+        for sid, (sd, _) in pending.items():
+            finish(sid, _grade_one(assignment, sid, str(sd), batch.data_view), record)
+        return
+    tasks = {sid: str(sd) for sid, (sd, _) in pending.items()}
+    with executor.run(partial(grade_job, batch), tasks) as completed:
+        record = open_gradebook()
+        preload_matplotlib()  # for the class report, while the workers grade
+        for sid, outcome in completed:
+            try:
+                graded = outcome.result()
+            except Exception:  # noqa: BLE001 - a job lost with its workers costs that student a status, not the batch
+                graded = _engine_fault(assignment, sid, traceback.format_exc())
+            finish(sid, graded, record)

@@ -33,12 +33,14 @@ from pipelines.paths import ensure_reference_importable, prepared_dir, project_r
 # Engine modules that cannot change a grade: reports are rebuilt from cached results on every run,
 # the staff's late policy and exports apply to them after the cache, and the rest are other commands.
 NOT_GRADING = ("report", "staff", "cli.py", "doctor.py", "release.py", "leaks.py", "validate.py", "check.py", "examples.py",
-               "export_check.py", "grade/fidelity.py", "replay.py", "similarity.py", "similarity_report.py")
+               "export_check.py", "grade/fidelity.py", "replay.py", "similarity.py", "similarity_report.py",
+               "grade/progress.py", "term.py")
 # Engine modules that only the probe step runs, and those that only scoring (and the batch) runs.
 PROBE_FILES = ("grade/probe_worker.py", "grade/probe_io.py", "grade/probing.py", "grade/probe_functions.py",
                "grade/chain.py", "grade/probe_values.py", "grade/probe_models.py")
 SCORE_FILES = ("grade/score.py", "grade/api.py", "grade/gradebook.py", "grade/batch.py", "grade/cache.py",
-               "grade/fingerprint.py", "grade/submission.py", "grade/provenance.py", "results.py")
+               "grade/fingerprint.py", "grade/submission.py", "grade/provenance.py", "results.py",
+               "grade/executors.py", "grade/dask_cluster.py")
 
 
 def _package_dir(package: types.ModuleType) -> Path:
@@ -63,6 +65,16 @@ def reference_dir() -> Path:
     if local.is_dir():
         return local
     return _package_dir(ensure_reference_importable())
+
+
+def engine_digest() -> str:
+    """The grading engine as this process runs it, by content: a Dask worker must run the same as the
+    batch it grades for, or its grades would be stored under keys the batch never looks up."""
+    engine = _package_dir(pipelines)
+    d = Digest("engine")
+    for f in grading_engine_files():
+        d.path(f.relative_to(engine).as_posix() if engine in f.parents else f"gradcheck/{f.name}", f)
+    return d.hexdigest()
 
 
 def engine_files(layer: str) -> list[Path]:

@@ -45,6 +45,18 @@ def test_autograde_missing_submission_folder(toy_root: Path, capsys: pytest.Capt
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    (["--executor", "dask"], "--executor dask needs --scheduler"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler is for --executor dask"),
+    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:8786", "--unsafe-no-sandbox"], "on this machine only"),
+    (["--workers", "0"], "--workers must be at least 1"),
+])
+def test_autograde_executor_options_are_checked_before_grading(toy_root: Path, capsys: pytest.CaptureFixture,
+                                                              options: list[str], message: str) -> None:
+    assert main(["autograde", toy.UNIT, str(toy_root), "--out", str(toy_root / "x"), *options]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_check_rejects_a_file_that_is_not_a_notebook(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "broken.ipynb"
     bad.write_text("{not json")

@@ -133,9 +133,11 @@ def make_project(root: Path, base_params: dict, sandbox: dict | None = None) -> 
     return unit
 
 
-def submission(root: Path, student: str, body: str | None = None, mutate=None, raw: bytes | None = None) -> Path:
-    """Write ``submitted/<student>/t00_toy/t00_toy.ipynb``: the source with ``body`` as the export cell."""
-    folder = root / "submitted" / student / UNIT
+def submission(root: Path, student: str, body: str | None = None, mutate=None, raw: bytes | None = None,
+               submitted: str = "submitted", unit: str = UNIT) -> Path:
+    """Write ``<submitted>/<student>/<unit>/t00_toy.ipynb``: the source with ``body`` as the export cell
+    (``unit``: a copy of the toy unit under another name)."""
+    folder = root / submitted / student / unit
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{UNIT}.ipynb"
     if raw is not None:
