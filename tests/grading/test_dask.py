@@ -68,7 +68,10 @@ def test_dask_grades_equal_the_local_pool(toy_root: Path, cluster: LocalCluster)
     dask, by_dask = grade(toy_root, "submitted", "graded-dask", "cache-dask", executor="dask",
                           scheduler=cluster.scheduler_address)
     assert (dask.graded, dask.cached, dask.failed) == (local.graded, local.cached, local.failed) == (4, 0, 0)
-    assert by_dask == by_pool
+    # Everything but what the runs measured of themselves (wall clock, peak memory) is the same.
+    assert {s: {k: v for k, v in r.items() if k != "resources"} for s, r in by_dask.items()} == {
+        s: {k: v for k, v in r.items() if k != "resources"} for s, r in by_pool.items()}
+    assert all(set(r["resources"]) == set(by_pool[s]["resources"]) for s, r in by_dask.items())
     assert {s: (r["score"], r["status"]) for s, r in by_dask.items()} == {
         "ann": (5, "ok"), "bob": (3, "ok"), "cid": (0, "error"), "dan": (0, "invalid_notebook")}
     assert (toy_root / "graded-dask" / "ann" / "feedback.html").is_file()
