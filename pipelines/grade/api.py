@@ -168,6 +168,24 @@ def check_close(what: str, got: np.ndarray | float, expected: np.ndarray | float
         )
 
 
+def check_close_to_one_of(what: str, got: list[Any], paths: dict[str, list[np.ndarray]], tol: float) -> None:
+    """Pass when the outputs ``got`` match every expected value of one of the ``paths`` within ``tol``:
+    the reference's, or what the student's own pieces give when composed correctly, so that a bug in a
+    piece costs the points of the piece's check and not those of everything built on it. The message
+    names the nearest path and its error, never an expected value."""
+    errors = {}
+    for label, expected in paths.items():
+        for g, e in zip(got, expected, strict=True):
+            check_shape(what, np.asarray(g), np.shape(e))
+            if not np.all(np.isfinite(np.asarray(g, dtype=np.float64))):
+                raise StudentCheckFailed(f"{what}: contains NaN or infinity.")
+        errors[label] = max(rel_error(np.asarray(g, dtype=np.float64), np.asarray(e, dtype=np.float64))
+                            for g, e in zip(got, expected, strict=True))
+    best = min(errors, key=lambda label: errors[label])
+    check_true(errors[best] <= tol, f"{what}: relative error {errors[best]:.2e} against {best}, above the tolerance "
+                                    f"{tol:.0e} (rel_error(a, b) = max|a-b| / max(1e-8, |a|+|b|)).")
+
+
 def check_true(condition: bool, message: str) -> None:
     """Fail with a student-facing ``message`` unless ``condition`` holds."""
     if not condition:

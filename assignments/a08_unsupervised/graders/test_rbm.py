@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck import rel_error
 from pipelines.grade.api import (
     assign,
     check_close,
-    check_shape,
+    check_close_to_one_of,
     check_true,
     check_unmodified,
     generator,
@@ -62,20 +61,6 @@ def _pixels(rng: np.random.Generator, rows: int = N) -> np.ndarray:
     """Values in [0, 1] that stay at least 0.05 from 0.5, so that rounding them to bits is never a tie."""
     x = rng.random((rows, N_VISIBLE))
     return np.where(np.abs(x - 0.5) < 0.05, x + np.sign(x - 0.5 + 1e-9) * 0.05, x)
-
-
-def _closest(what: str, got: list[Any], paths: dict[str, list[np.ndarray]], tol: float) -> None:
-    """Pass when the outputs ``got`` match every expected value of one of the ``paths`` (the reference's,
-    or the student's own pieces'); the message gives the error against the nearest path."""
-    errors = {}
-    for label, expected in paths.items():
-        for g, e in zip(got, expected, strict=True):
-            check_shape(what, np.asarray(g), np.shape(e))
-        errors[label] = max(rel_error(np.asarray(g, dtype=np.float64), np.asarray(e, dtype=np.float64))
-                            for g, e in zip(got, expected, strict=True))
-    best = min(errors, key=lambda label: errors[label])
-    check_true(errors[best] <= tol, f"{what}: relative error {errors[best]:.2e} against {best}, above the tolerance "
-                                    f"{tol:.0e} (rel_error(a, b) = max|a-b| / max(1e-8, |a|+|b|)).")
 
 
 def _reference(run, name: str = "rbm") -> RBM:
@@ -310,7 +295,7 @@ def _check_gibbs(run, method: str, tolerance) -> None:
     paths = {"the reference driven by the same generator": reference}
     if _plausible(own):
         paths["your own samplers replayed on a twin"] = own
-    _closest(f"RBM.{method}: the six outputs of two steps", got, paths, tolerance("value"))
+    check_close_to_one_of(f"RBM.{method}: the six outputs of two steps", got, paths, tolerance("value"))
 
 
 @points(2, cell="check_rbm_gibbs")
@@ -391,8 +376,8 @@ def test_cd_update(result, tolerance):
     own, plausible = _own_update(run, "t", run.step("rbm").kwargs, x)
     if plausible:
         paths.update({OWN.format(g): values[:4] for g, values in zip(GRADIENTS, own, strict=True)})
-    _closest("RBM.cd_update (CD-2): the parameters after the step and the reconstruction cost", got, paths,
-             tolerance("value"))
+    check_close_to_one_of("RBM.cd_update (CD-2): the parameters after the step and the reconstruction cost", got,
+                          paths, tolerance("value"))
     check_true(float(run.step("u").returned(0)) > 0, "RBM.cd_update: CD must return the reconstruction cost, a "
                                                      "positive cross-entropy (the tutorial prints its negative).")
     check_unmodified("RBM.cd_update: x", run.step("u"), 0)
@@ -423,8 +408,8 @@ def test_pcd_update(result, tolerance):
     """RBM.cd_update: two PCD-2 updates sharing a persistent chain: the parameters after each, the pseudo-likelihood
     estimates returned and the chain written into persistent after each, against the reference and your own pieces."""
     got, paths = _pcd_paths(result("rbm_pcd"))
-    _closest("RBM.cd_update (PCD-2, two calls): the parameters, the monitoring costs and the persistent chain",
-             got, paths, tolerance("value"))
+    check_close_to_one_of("RBM.cd_update (PCD-2, two calls): the parameters, the monitoring costs and the persistent chain",
+                          got, paths, tolerance("value"))
 
 
 @points(2, cell="check_rbm_cd")
@@ -438,8 +423,8 @@ def test_pcd_chain_in_place(result, tolerance):
     check_true(not all(np.array_equal(c, start) for c in chains),
                "RBM.cd_update: the persistent array never changed: write the chain's end into it "
                "(persistent[...] = ...), do not return it.")
-    _closest("RBM.cd_update (PCD-2, two calls): the persistent chain after each call", chains,
-             {label: [e[4], e[9]] for label, e in paths.items()}, tolerance("value"))
+    check_close_to_one_of("RBM.cd_update (PCD-2, two calls): the persistent chain after each call", chains,
+                          {label: [e[4], e[9]] for label, e in paths.items()}, tolerance("value"))
     check_true(all(float(got[i]) < 0 for i in (3, 8)),
                "RBM.cd_update: PCD must return the pseudo-likelihood estimate, a negative log-probability.")
 
@@ -469,7 +454,7 @@ def test_pseudo_likelihood(result, tolerance):
     against your own free energies of the rounded and flipped rows, leaving x as it was given."""
     run = result("rbm_pl")
     got, paths = _pl_paths(run)
-    _closest("RBM.get_pseudo_likelihood_cost: four estimates", got, paths, tolerance("value"))
+    check_close_to_one_of("RBM.get_pseudo_likelihood_cost: four estimates", got, paths, tolerance("value"))
     check_unmodified("RBM.get_pseudo_likelihood_cost: x", run.step("pl1"), 0)
 
 
@@ -479,7 +464,7 @@ def test_pseudo_likelihood_bit_index(result, tolerance):
     estimates are right)."""
     run = result("rbm_pl")
     got, paths = _pl_paths(run)
-    _closest("RBM.get_pseudo_likelihood_cost: four estimates", got, paths, tolerance("value"))
+    check_close_to_one_of("RBM.get_pseudo_likelihood_cost: four estimates", got, paths, tolerance("value"))
     check_true(int(run.step("bit_a").returned(0)) == 2 and int(run.step("bit_b").returned(0)) == 1,
                "RBM.get_pseudo_likelihood_cost: bit_i_idx must advance by one per call, from n_visible - 1 back to 0.")
 
@@ -489,7 +474,7 @@ def test_pseudo_likelihood_large_gaps(result, tolerance):
     """RBM.get_pseudo_likelihood_cost: finite and right when free energies differ by hundreds (log sigmoid computed
     stably)."""
     got, paths = _pl_paths(result("rbm_pl_large"))
-    _closest("RBM.get_pseudo_likelihood_cost: four estimates with weights of hundreds", got, paths, tolerance("value"))
+    check_close_to_one_of("RBM.get_pseudo_likelihood_cost: four estimates with weights of hundreds", got, paths, tolerance("value"))
 
 
 # --- the trained RBM ------------------------------------------------------------------------------
